@@ -132,7 +132,7 @@ type File struct {
 	ID        ID        `json:"id"`
 	Size      int64     `json:"size"`
 	ChunkSize int       `json:"chunk_size"`
-	Chunks    []ID      `json:"chunks"` // data chunks in order; may repeat ids
+	Chunks    []ID      `json:"chunks,omitempty"` // data chunks in order (may repeat); see Tx.FileChunks
 	Merkle    ID        `json:"merkle"` // root of the chunk Merkle tree
 	Policy    Policy    `json:"policy"`
 	State     FileState `json:"state"`

@@ -20,7 +20,12 @@ type Store interface {
 // Tx is one transaction of a Store. Getters return ErrNotFound for a
 // missing record. Records returned are copies the caller may change.
 type Tx interface {
+	// File returns a file's record without its chunk list (Chunks is nil):
+	// the list of a large file is big and most callers do not need it.
 	File(id ID) (*File, error)
+	// FileChunks returns a file's chunk list.
+	FileChunks(id ID) ([]ID, error)
+	// PutFile stores f; its chunk list too when f.Chunks is not nil.
 	PutFile(f *File) error
 	DeleteFile(id ID) error
 	// Files calls fn for every file, in id order.

@@ -3,7 +3,8 @@
 // Key layout (one byte of prefix, then fixed-width binary parts so that
 // prefix scans are exact):
 //
-//	f id32            → File (JSON)
+//	f id32            → File (JSON, without its chunk list)
+//	x id32            → the file's chunk ids, 32 bytes each
 //	c id32            → Chunk (JSON)
 //	u id32            → ""   chunks in ChunkUploading: the in-flight index
 //	r chunk32 file32  → ""   chunk used by file
@@ -34,6 +35,7 @@ import (
 
 const (
 	pFile   = 'f'
+	pList   = 'x'
 	pChunk  = 'c'
 	pUpload = 'u'
 	pRef    = 'r'
@@ -188,9 +190,49 @@ func (t *tx) File(id meta.ID) (*meta.File, error) {
 	return &f, nil
 }
 
-func (t *tx) PutFile(f *meta.File) error { return t.putJSON(key(pFile, f.ID[:]), f) }
+func (t *tx) FileChunks(id meta.ID) ([]meta.ID, error) {
+	item, err := t.txn.Get(key(pList, id[:]))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("chunk list of file %s: %w", id, meta.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []meta.ID
+	err = item.Value(func(b []byte) error {
+		if len(b)%32 != 0 {
+			return fmt.Errorf("%w: chunk list of file %s", meta.ErrCorrupt, id)
+		}
+		out = make([]meta.ID, len(b)/32)
+		for i := range out {
+			copy(out[i][:], b[i*32:])
+		}
+		return nil
+	})
+	return out, err
+}
 
-func (t *tx) DeleteFile(id meta.ID) error { return t.del(key(pFile, id[:])) }
+func (t *tx) PutFile(f *meta.File) error {
+	if f.Chunks != nil {
+		b := make([]byte, 0, 32*len(f.Chunks))
+		for _, c := range f.Chunks {
+			b = append(b, c[:]...)
+		}
+		if err := t.txn.Set(key(pList, f.ID[:]), b); err != nil {
+			return err
+		}
+	}
+	h := *f
+	h.Chunks = nil
+	return t.putJSON(key(pFile, f.ID[:]), &h)
+}
+
+func (t *tx) DeleteFile(id meta.ID) error {
+	if err := t.del(key(pList, id[:])); err != nil {
+		return err
+	}
+	return t.del(key(pFile, id[:]))
+}
 
 func (t *tx) Files(fn func(*meta.File) error) error {
 	return t.scan([]byte{pFile}, true, func(_, v []byte) error {

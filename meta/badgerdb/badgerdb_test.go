@@ -61,8 +61,11 @@ func TestRecordsSurviveReopenAndIndexFollowsState(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if f.Pending != 3 || f.State != meta.FileUploading || len(f.Chunks) != 2 {
+		if f.Pending != 3 || f.State != meta.FileUploading || f.Chunks != nil {
 			t.Errorf("file = %+v", f)
+		}
+		if cs, err := tx.FileChunks(file.ID); err != nil || len(cs) != 2 || cs[0] != a || cs[1] != b {
+			t.Errorf("FileChunks = %v, %v", cs, err)
 		}
 		ls, err := tx.Links(a)
 		if err != nil {
