@@ -133,14 +133,19 @@ type File struct {
 	Size      int64     `json:"size"`
 	ChunkSize int       `json:"chunk_size"`
 	Chunks    []ID      `json:"chunks,omitempty"` // data chunks in order (may repeat); see Tx.FileChunks
-	Merkle    ID        `json:"merkle"` // root of the chunk Merkle tree
+	Merkle    ID        `json:"merkle"`           // root of the chunk Merkle tree
 	Policy    Policy    `json:"policy"`
 	State     FileState `json:"state"`
 	// Pending counts the distinct chunks (the chunkinfo chunk included) not
 	// yet uploaded; the file is uploaded when it reaches zero.
-	Pending int       `json:"pending"`
-	Created time.Time `json:"created"`
-	Name    string    `json:"name,omitempty"` // what the user called it, for ls
+	Pending int `json:"pending"`
+	// Refs counts the puts and tree nodes that hold this file; Release
+	// drops one and the file goes with the last.
+	Refs int `json:"refs"`
+	// Distinct is the number of distinct chunks (chunkinfo included).
+	Distinct int       `json:"distinct"`
+	Created  time.Time `json:"created"`
+	Name     string    `json:"name,omitempty"` // what the user called it, for ls
 }
 
 // DistinctChunks returns the chunk ids the file depends on, each once: the

@@ -1,0 +1,251 @@
+// Package upload is the client engine of pointfs: putFile (chunkify, policy,
+// reconsider), the tick that drives every storage link through the states of
+// DESIGN §1, sealing on a bounded worker pool, and retrieval with
+// verification and fail-over.
+//
+// Everything the engine needs to resume is in the meta.Store: a link is
+// persisted at every state change, so a killed engine picks each link up
+// where it was. What lives only in memory is a cache of what is running.
+package upload
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/merkle"
+	"github.com/pointfs/pointfs/provider"
+)
+
+// Network is what the engine needs of the provider network.
+// *provider.Client implements it.
+type Network interface {
+	Address() common.Address
+	Discover(ctx context.Context) ([]provider.Offer, error)
+	Store(ctx context.Context, p peer.ID, req provider.StoreRequest) error
+	SendSegmentMap(ctx context.Context, p peer.ID, m provider.SegmentMap) error
+	SendSegments(ctx context.Context, p peer.ID, root meta.ID, segs []provider.Segment, ackTimeout time.Duration) ([]int, error)
+	RequestPledge(ctx context.Context, p peer.ID, root meta.ID) (*meta.Pledge, error)
+	GetSegments(ctx context.Context, p peer.ID, root meta.ID, first, count int) ([][]byte, error)
+}
+
+// Config wires an Engine. Zero values take the defaults noted.
+type Config struct {
+	Store meta.Store
+	Net   Network
+	// Master is the client's master secret: every link key derives from it
+	// (DESIGN §3). MasterFromKey derives it from the user's key.
+	Master []byte
+	// CacheDir holds plaintext chunks until (and after) they are uploaded.
+	CacheDir string
+
+	ChunkSize   int    // default meta.DefaultChunkSize
+	SegmentSize int    // default meta.DefaultSegmentSize
+	SegmentHash string // default merkle.HashBlake3
+
+	Redundancy int           // default meta.DefaultRedundancy
+	Expiry     time.Duration // default meta.DefaultExpiry
+	Autorenew  *bool         // default true
+	MaxPrice   *big.Int      // highest price per byte per day accepted; nil: any
+
+	SealWorkers         int           // default GOMAXPROCS
+	InFlightPerProvider int           // links sent to one provider at once; default 4
+	AckTimeout          time.Duration // retransmit unacknowledged segments after; default 10s
+	MaxSegmentTries     int           // sends of one segment before the link fails; default 5
+	TickInterval        time.Duration // default 1s
+	DiscoverInterval    time.Duration // default 30s
+
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() error {
+	if c.Store == nil || c.Net == nil {
+		return fmt.Errorf("%w: engine needs a store and a network", meta.ErrInvalid)
+	}
+	if len(c.Master) < 16 {
+		return fmt.Errorf("%w: master secret too short", meta.ErrInvalid)
+	}
+	if c.CacheDir == "" {
+		return fmt.Errorf("%w: engine needs a cache dir", meta.ErrInvalid)
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.ChunkSize, meta.DefaultChunkSize)
+	def(&c.SegmentSize, meta.DefaultSegmentSize)
+	def(&c.Redundancy, meta.DefaultRedundancy)
+	def(&c.SealWorkers, runtime.GOMAXPROCS(0))
+	def(&c.InFlightPerProvider, 4)
+	def(&c.MaxSegmentTries, 5)
+	if c.SegmentHash == "" {
+		c.SegmentHash = merkle.HashBlake3
+	}
+	if _, err := merkle.HasherFor(c.SegmentHash); err != nil {
+		return err
+	}
+	if c.Expiry <= 0 {
+		c.Expiry = meta.DefaultExpiry
+	}
+	if c.Autorenew == nil {
+		t := true
+		c.Autorenew = &t
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 10 * time.Second
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = time.Second
+	}
+	if c.DiscoverInterval <= 0 {
+		c.DiscoverInterval = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Engine uploads files to providers and reads them back.
+type Engine struct {
+	cfg   Config
+	store meta.Store
+	net   Network
+	log   *slog.Logger
+	cache *Cache
+	seal  chan struct{} // sealing worker slots
+
+	kick chan struct{}
+
+	mu        sync.Mutex
+	running   map[meta.LinkID]peer.ID // links a worker is driving
+	active    map[peer.ID]int         // running links per provider
+	slots     map[peer.ID]chan struct{}
+	providers *providerSet
+	changed   chan struct{} // closed and replaced when a file changes state
+
+	reads *readCache
+
+	wg      sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	started bool
+}
+
+// New makes an engine. Call Run to start the tick, Close to stop it.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	cache, err := OpenCache(cfg.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		cfg:       cfg,
+		store:     cfg.Store,
+		net:       cfg.Net,
+		log:       cfg.Logger,
+		cache:     cache,
+		seal:      make(chan struct{}, cfg.SealWorkers),
+		kick:      make(chan struct{}, 1),
+		running:   make(map[meta.LinkID]peer.ID),
+		active:    make(map[peer.ID]int),
+		slots:     make(map[peer.ID]chan struct{}),
+		providers: newProviderSet(),
+		changed:   make(chan struct{}),
+		reads:     newReadCache(64),
+		ctx:       ctx,
+		cancel:    cancel,
+	}
+	return e, nil
+}
+
+// Start runs the tick loop in the background until Close.
+func (e *Engine) Start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return
+	}
+	e.started = true
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.loop(e.ctx)
+	}()
+	e.Kick()
+}
+
+// Close stops the tick and every link worker and waits for them. Links
+// keep the state they last persisted and resume at the next start.
+func (e *Engine) Close() error {
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// Kick asks for a tick soon; kicks coalesce.
+func (e *Engine) Kick() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Cache is the engine's local chunk cache.
+func (e *Engine) Cache() *Cache { return e.cache }
+
+// Address is the client's Ethereum address (the one pledges name).
+func (e *Engine) Address() common.Address { return e.net.Address() }
+
+func (e *Engine) loop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("tick", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// notifyChanged wakes everyone waiting for a file state change.
+func (e *Engine) notifyChanged() {
+	e.mu.Lock()
+	close(e.changed)
+	e.changed = make(chan struct{})
+	e.mu.Unlock()
+}
+
+func (e *Engine) changedChan() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.changed
+}
+
+// timeUnit is the precision of policy times: pledges carry unix seconds.
+const timeUnit = time.Second
+
+// Store is the engine's metadata store (the mount keeps its tree there too).
+func (e *Engine) Store() meta.Store { return e.store }

@@ -1,0 +1,258 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/merkle"
+	"github.com/pointfs/pointfs/provider"
+	"github.com/pointfs/pointfs/upload/seal"
+)
+
+// drive moves l from its persisted state to signed or failed, persisting
+// every step, and reports whether l reached one of those two. It returns
+// early, leaving l where it was, only when the engine shuts down.
+func (e *Engine) drive(ctx context.Context, l *meta.Link, p peer.ID) bool {
+	slot := e.slot(p)
+	select {
+	case slot <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-slot }()
+	ctx, cancel := context.WithTimeout(ctx, linkDeadline)
+	defer cancel()
+
+	var sealed *buffer
+	defer func() {
+		if sealed != nil {
+			sealed.release()
+		}
+	}()
+	for !l.State.Terminal() {
+		err := e.step(ctx, l, p, &sealed)
+		if err == nil {
+			continue
+		}
+		if e.ctx.Err() != nil {
+			return false // shutting down: resume from the persisted state later
+		}
+		e.log.Info("link failed", "chunk", l.Chunk, "link", l.ID, "provider", l.Provider, "state", l.State, "err", err)
+		if ferr := e.fail(l, err); ferr != nil {
+			e.log.Warn("persist failed link", "link", l.ID, "err", ferr)
+			return false
+		}
+		e.providerResult(p, false)
+		return true
+	}
+	e.providerResult(p, l.State == meta.LinkSigned)
+	return true
+}
+
+// step performs the work of l's current state and persists the next one.
+func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buffer) error {
+	switch l.State {
+	case meta.LinkCreated:
+		price, _ := new(big.Int).SetString(l.Price, 10)
+		err := e.net.Store(ctx, p, provider.StoreRequest{
+			Link: l.ID, SealedLen: l.SealedLen, Expires: l.Expires.Unix(), Price: price,
+		})
+		if err != nil {
+			return fmt.Errorf("store request: %w", err)
+		}
+		return e.advance(ctx, l, meta.LinkAgreed)
+
+	case meta.LinkAgreed, meta.LinkEstablishPaymentChannel:
+		// Payment channels are not part of this engine yet: an agreed link
+		// goes straight to sealing.
+		return e.advance(ctx, l, meta.LinkEncrypting)
+
+	case meta.LinkEncrypting:
+		b, err := e.sealLink(ctx, l)
+		if err != nil {
+			return err
+		}
+		*sealed = b
+		l.Root = merkle.RootWith(e.hasher(l), l.Segments)
+		return e.advance(ctx, l, meta.LinkEncrypted)
+
+	case meta.LinkEncrypted:
+		return e.advance(ctx, l, meta.LinkSendingSegmentMap)
+
+	case meta.LinkSendingSegmentMap:
+		err := e.net.SendSegmentMap(ctx, p, provider.SegmentMap{
+			Link: l.ID, Root: l.Root, Hash: l.SegmentHash, SegmentSize: l.SegmentSize,
+			SealedLen: l.SealedLen, Hashes: l.Segments,
+		})
+		if errors.Is(err, meta.ErrAlreadyStored) {
+			// The provider holds this replica already (we were cut off after
+			// sending it): ask for the pledge, send nothing again.
+			return e.advance(ctx, l, meta.LinkAskingForSignature)
+		}
+		if err != nil {
+			return fmt.Errorf("segment map: %w", err)
+		}
+		return e.advance(ctx, l, meta.LinkSendingData)
+
+	case meta.LinkSendingData:
+		if *sealed == nil {
+			// Resumed after a restart: sealing is deterministic, so seal
+			// again and check that the same replica comes out.
+			old := l.Segments
+			b, err := e.sealLink(ctx, l)
+			if err != nil {
+				return err
+			}
+			*sealed = b
+			if merkle.RootWith(e.hasher(l), l.Segments) != l.Root || len(old) != len(l.Segments) {
+				return fmt.Errorf("%w: resealed replica differs from its segment map", meta.ErrCorrupt)
+			}
+		}
+		if err := e.sendData(ctx, l, p, (*sealed).b); err != nil {
+			return err
+		}
+		return e.advance(ctx, l, meta.LinkDataReceived)
+
+	case meta.LinkDataReceived:
+		return e.advance(ctx, l, meta.LinkAskingForSignature)
+
+	case meta.LinkAskingForSignature:
+		pl, err := e.net.RequestPledge(ctx, p, l.Root)
+		if err != nil {
+			return fmt.Errorf("signature request: %w", err)
+		}
+		if err := e.checkPledge(l, pl); err != nil {
+			return err
+		}
+		l.Pledge = pl
+		return e.advance(ctx, l, meta.LinkSigned)
+	}
+	return fmt.Errorf("%w: link in state %s", meta.ErrInvalid, l.State)
+}
+
+// checkPledge accepts a pledge only if the provider's own key signed it,
+// for this client, this replica, its length and at least its expiry.
+func (e *Engine) checkPledge(l *meta.Link, pl *meta.Pledge) error {
+	if pl == nil {
+		return fmt.Errorf("%w: no pledge", meta.ErrBadPledge)
+	}
+	if err := provider.VerifyPledge(pl, l.Address); err != nil {
+		return err
+	}
+	switch {
+	case pl.Root != l.Root:
+		return fmt.Errorf("%w: pledge names root %s, want %s", meta.ErrBadPledge, pl.Root, l.Root)
+	case pl.Length != l.SealedLen:
+		return fmt.Errorf("%w: pledge length %d, want %d", meta.ErrBadPledge, pl.Length, l.SealedLen)
+	case pl.Client != e.net.Address():
+		return fmt.Errorf("%w: pledge for client %s", meta.ErrBadPledge, pl.Client)
+	case pl.Expires < l.Expires.Unix():
+		return fmt.Errorf("%w: pledge expires before the link", meta.ErrBadPledge)
+	}
+	return nil
+}
+
+// sendData sends every unacknowledged segment, again after the ack timeout,
+// until all are acknowledged; a segment sent MaxSegmentTries times without
+// an ack fails the link. Progress is persisted after every round.
+func (e *Engine) sendData(ctx context.Context, l *meta.Link, p peer.ID, sealed []byte) error {
+	n := len(l.Segments)
+	if len(l.Progress) != n {
+		l.Progress = make([]meta.SegmentProgress, n)
+	}
+	ss := l.SegmentSize
+	for {
+		var todo []provider.Segment
+		for i := range l.Progress {
+			pr := &l.Progress[i]
+			if pr.Acked {
+				continue
+			}
+			if pr.Tries >= e.cfg.MaxSegmentTries {
+				return fmt.Errorf("segment %d not acknowledged after %d tries", i, pr.Tries)
+			}
+			end := min((i+1)*ss, len(sealed))
+			todo = append(todo, provider.Segment{Index: i, Data: sealed[i*ss : end]})
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		sentAt := e.cfg.Now().UnixNano()
+		acked, err := e.net.SendSegments(ctx, p, l.Root, todo, e.cfg.AckTimeout)
+		for _, s := range todo {
+			l.Progress[s.Index].Tries++
+			l.Progress[s.Index].SentAt = sentAt
+		}
+		for _, i := range acked {
+			if i >= 0 && i < n {
+				l.Progress[i].Acked = true
+			}
+		}
+		if perr := e.persist(ctx, l); perr != nil {
+			return perr
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			e.log.Debug("send segments", "link", l.ID, "acked", len(acked), "of", len(todo), "err", err)
+		}
+	}
+}
+
+// sealLink seals the link's chunk under its own key on the sealing pool
+// and fills in the segment hashes.
+func (e *Engine) sealLink(ctx context.Context, l *meta.Link) (*buffer, error) {
+	select {
+	case e.seal <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-e.seal }()
+	b := getBuffer(int(l.SealedLen))
+	n, err := e.cache.ReadInto(l.Chunk, b.b)
+	if err != nil {
+		b.release()
+		return nil, fmt.Errorf("read chunk %s from cache: %w", l.Chunk, err)
+	}
+	if int64(n) != l.SealedLen {
+		b.release()
+		return nil, fmt.Errorf("%w: cached chunk %s has %d bytes, want %d", meta.ErrCorrupt, l.Chunk, n, l.SealedLen)
+	}
+	key := seal.LinkKey(e.cfg.Master, l.Chunk, l.Address, l.ID)
+	seal.Seal(key, b.b, b.b)
+	l.Segments = merkle.SegmentHashes(e.hasher(l), b.b, l.SegmentSize)
+	return b, nil
+}
+
+func (e *Engine) hasher(l *meta.Link) merkle.Hasher {
+	h, err := merkle.HasherFor(l.SegmentHash)
+	if err != nil {
+		// Links are only made with known hashes; an unknown one is a
+		// corrupt record and must not verify anything.
+		return func(...[]byte) meta.ID { return meta.ID{} }
+	}
+	return h
+}
+
+func (e *Engine) advance(ctx context.Context, l *meta.Link, s meta.LinkState) error {
+	l.State = s
+	return e.persist(ctx, l)
+}
+
+func (e *Engine) persist(ctx context.Context, l *meta.Link) error {
+	l.Updated = e.cfg.Now()
+	// Persist even while shutting down: the state reached is real.
+	return e.store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error { return tx.PutLink(l) })
+}
+
+func (e *Engine) fail(l *meta.Link, cause error) error {
+	l.State = meta.LinkFailed
+	l.Error = cause.Error()
+	return e.persist(context.Background(), l)
+}

@@ -1,0 +1,255 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/chunkinfo"
+	"github.com/pointfs/pointfs/meta/merkle"
+)
+
+// PutOptions tune one PutFile.
+type PutOptions struct {
+	Policy *meta.Policy // nil: the engine's defaults
+	Name   string       // what the user calls the file, for listings
+}
+
+// DefaultPolicy is the policy a file gets when it asks for none.
+func (e *Engine) DefaultPolicy() meta.Policy {
+	return meta.Policy{
+		Redundancy: e.cfg.Redundancy,
+		Expires:    e.cfg.Now().Add(e.cfg.Expiry).Truncate(timeUnit),
+		Autorenew:  *e.cfg.Autorenew,
+	}
+}
+
+// registerBatch is how many chunks are registered per transaction while a
+// file is chunkified: their upload starts while the rest is still read.
+const registerBatch = 64
+
+// PutFile is the seed's putFile: it chunkifies r (streaming: only one chunk
+// is in memory), keeps the chunks in the local cache, registers them for
+// upload with the file's policy and returns the file id. It does not wait
+// for the upload (Wait does); uploads of the first chunks begin while later
+// ones are still being read.
+func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (meta.ID, error) {
+	pol := e.DefaultPolicy()
+	if opts.Policy != nil {
+		pol = *opts.Policy
+	}
+	if pol.Redundancy < 1 {
+		return meta.ID{}, fmt.Errorf("%w: redundancy %d", meta.ErrInvalid, pol.Redundancy)
+	}
+	buf := getBuffer(e.cfg.ChunkSize)
+	defer buf.release()
+	var (
+		ids   []meta.ID
+		size  int64
+		batch = make(map[meta.ID]int, registerBatch)
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return meta.ID{}, err
+		}
+		n, rerr := io.ReadFull(r, buf.b)
+		if n > 0 {
+			data := buf.b[:n]
+			id := merkle.Keccak256(data)
+			if err := e.cache.Put(id, data); err != nil {
+				return meta.ID{}, err
+			}
+			ids = append(ids, id)
+			size += int64(n)
+			batch[id] = n
+			if len(batch) >= registerBatch {
+				if err := e.register(ctx, batch, pol); err != nil {
+					return meta.ID{}, err
+				}
+				clear(batch)
+			}
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return meta.ID{}, fmt.Errorf("read: %w", rerr)
+		}
+	}
+	info := chunkinfo.EncodeFile(ids, size)
+	fid := merkle.Keccak256(info)
+	if err := e.cache.Put(fid, info); err != nil {
+		return meta.ID{}, err
+	}
+	batch[fid] = len(info)
+	if err := e.register(ctx, batch, pol); err != nil {
+		return meta.ID{}, err
+	}
+	if err := e.commitFile(ctx, fid, ids, size, pol, opts.Name); err != nil {
+		return meta.ID{}, err
+	}
+	e.Kick()
+	return fid, nil
+}
+
+// PutPath puts the file at path.
+func (e *Engine) PutPath(ctx context.Context, path string, pol *meta.Policy) (meta.ID, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return meta.ID{}, err
+	}
+	defer f.Close()
+	return e.PutFile(ctx, f, PutOptions{Policy: pol, Name: filepath.Base(path)})
+}
+
+// register makes sure each chunk has a record that asks at least pol of
+// the network. A new chunk starts uploading at once; a known chunk is shared
+// (content addressing), and only uploads again if pol asks more of it.
+func (e *Engine) register(ctx context.Context, sizes map[meta.ID]int, pol meta.Policy) error {
+	var raised []meta.ID
+	err := e.store.Update(ctx, func(tx meta.Tx) error {
+		raised = raised[:0]
+		for id, n := range sizes {
+			c, err := tx.Chunk(id)
+			switch {
+			case errors.Is(err, meta.ErrNotFound):
+				c = &meta.Chunk{ID: id, Size: n, State: meta.ChunkUploading, Redundancy: pol.Redundancy, Expires: pol.Expires}
+			case err != nil:
+				return err
+			default:
+				if pol.Redundancy <= c.Redundancy && !pol.Expires.After(c.Expires) {
+					continue
+				}
+				if pol.Redundancy > c.Redundancy {
+					c.Redundancy = pol.Redundancy
+					raised = append(raised, id)
+				}
+				if pol.Expires.After(c.Expires) {
+					c.Expires = pol.Expires
+				}
+			}
+			if err := tx.PutChunk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("register chunks: %w", err)
+	}
+	for _, id := range raised {
+		if err := e.reconsider(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitFile records the file and its references to its chunks. The
+// references go first, in batches (a large file has more than one badger
+// transaction can hold), then the file record with its pending count, read
+// in the same transaction as the chunk states it counts, so a chunk that
+// finishes meanwhile is counted exactly once.
+func (e *Engine) commitFile(ctx context.Context, fid meta.ID, ids []meta.ID, size int64, pol meta.Policy, name string) error {
+	f := &meta.File{ID: fid, Refs: 1, Size: size, ChunkSize: e.cfg.ChunkSize, Chunks: ids,
+		Merkle: merkle.Root(ids), Policy: pol, Created: e.cfg.Now(), Name: name}
+	distinct := f.DistinctChunks()
+	f.Distinct = len(distinct)
+
+	exists := false
+	err := e.store.Update(ctx, func(tx meta.Tx) error {
+		old, err := tx.File(fid)
+		if errors.Is(err, meta.ErrNotFound) {
+			exists = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		exists = true
+		old.Refs++
+		// The same content put again: it asks the most of either policy.
+		old.Policy.Redundancy = max(old.Policy.Redundancy, pol.Redundancy)
+		if pol.Expires.After(old.Policy.Expires) {
+			old.Policy.Expires = pol.Expires
+		}
+		old.Policy.Autorenew = old.Policy.Autorenew || pol.Autorenew
+		if name != "" {
+			old.Name = name
+		}
+		return tx.PutFile(old)
+	})
+	if err != nil || exists {
+		return err
+	}
+	const refBatch = 1000
+	for start := 0; start < len(distinct); start += refBatch {
+		part := distinct[start:min(start+refBatch, len(distinct))]
+		err := e.store.Update(ctx, func(tx meta.Tx) error {
+			for _, id := range part {
+				c, err := tx.Chunk(id)
+				if err != nil {
+					return err
+				}
+				c.Refs++
+				if err := tx.PutChunk(c); err != nil {
+					return err
+				}
+				if err := tx.AddChunkRef(id, fid); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reference chunks: %w", err)
+		}
+	}
+	err = e.store.Update(ctx, func(tx meta.Tx) error {
+		f.Pending = 0
+		for _, id := range distinct {
+			c, err := tx.Chunk(id)
+			if err != nil {
+				return err
+			}
+			if c.State != meta.ChunkUploaded {
+				f.Pending++
+			}
+		}
+		f.State = fileState(f.Pending)
+		return tx.PutFile(f)
+	})
+	if err != nil {
+		return fmt.Errorf("record file: %w", err)
+	}
+	e.notifyChanged()
+	return nil
+}
+
+// Wait returns when file id is uploaded (durable on its redundancy), or
+// with ctx's error.
+func (e *Engine) Wait(ctx context.Context, id meta.ID) error {
+	for {
+		ch := e.changedChan()
+		var f *meta.File
+		err := e.store.View(ctx, func(tx meta.Tx) (err error) {
+			f, err = tx.File(id)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if f.State == meta.FileUploaded {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

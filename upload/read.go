@@ -1,0 +1,353 @@
+package upload
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/merkle"
+	"github.com/pointfs/pointfs/upload/seal"
+)
+
+// maxFetchBytes bounds one GET_CHUNK reply (the wire caps frames at 4 MiB).
+const maxFetchBytes = 2 << 20
+
+// readAhead is how many chunks past a sequential read are fetched early.
+const readAhead = 4
+
+// fileChunks returns a file's size, chunk size and chunk list.
+func (e *Engine) fileChunks(ctx context.Context, id meta.ID) (*meta.File, error) {
+	if f := e.reads.file(id); f != nil {
+		return f, nil
+	}
+	var f *meta.File
+	err := e.store.View(ctx, func(tx meta.Tx) (err error) {
+		if f, err = tx.File(id); err != nil {
+			return err
+		}
+		f.Chunks, err = tx.FileChunks(id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.reads.putFile(f)
+	return f, nil
+}
+
+// ReadAt reads len(p) bytes of file id at off. It fetches only the chunks
+// the range touches (local cache first, then providers), every byte verified,
+// and reads ahead when reads are sequential.
+func (e *Engine) ReadAt(ctx context.Context, id meta.ID, p []byte, off int64) (int, error) {
+	f, err := e.fileChunks(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if off >= f.Size {
+		return 0, io.EOF
+	}
+	cs := int64(f.ChunkSize)
+	start, n := off, 0
+	for n < len(p) && off < f.Size {
+		i := int(off / cs)
+		data, err := e.chunk(ctx, f.Chunks[i])
+		if err != nil {
+			return n, err
+		}
+		k := copy(p[n:], data[off-int64(i)*cs:])
+		n += k
+		off += int64(k)
+	}
+	if e.reads.sequential(id, start, off) {
+		last := int(min((off+cs-1)/cs+readAhead, int64(len(f.Chunks))))
+		for i := int((off + cs - 1) / cs); i < last; i++ {
+			e.prefetch(f.Chunks[i])
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Get writes the whole file id to w, verified, fetching a few chunks at a
+// time in parallel.
+func (e *Engine) Get(ctx context.Context, id meta.ID, w io.Writer) error {
+	f, err := e.fileChunks(ctx, id)
+	if err != nil {
+		return err
+	}
+	const window = 8
+	type result struct {
+		data []byte
+		err  error
+	}
+	pending := make([]chan result, 0, window)
+	next := 0
+	start := func() {
+		ch := make(chan result, 1)
+		c := f.Chunks[next]
+		next++
+		go func() {
+			d, err := e.chunk(ctx, c)
+			ch <- result{d, err}
+		}()
+		pending = append(pending, ch)
+	}
+	for next < len(f.Chunks) && len(pending) < window {
+		start()
+	}
+	for len(pending) > 0 {
+		r := <-pending[0]
+		pending = pending[1:]
+		if r.err != nil {
+			return r.err
+		}
+		if _, err := w.Write(r.data); err != nil {
+			return err
+		}
+		if next < len(f.Chunks) {
+			start()
+		}
+	}
+	return nil
+}
+
+func (e *Engine) prefetch(id meta.ID) {
+	if e.reads.chunk(id) != nil || !e.reads.startFetch(id) {
+		return
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer e.reads.endFetch(id)
+		ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+		defer cancel()
+		if _, err := e.chunk(ctx, id); err != nil && e.ctx.Err() == nil {
+			e.log.Debug("read-ahead", "chunk", id, "err", err)
+		}
+	}()
+}
+
+// chunk returns the plaintext of chunk id: from memory, the local cache,
+// or its providers.
+func (e *Engine) chunk(ctx context.Context, id meta.ID) ([]byte, error) {
+	if d := e.reads.chunk(id); d != nil {
+		return d, nil
+	}
+	if d, err := e.cache.Get(id); err == nil {
+		if merkle.Keccak256(d) == id {
+			e.reads.putChunk(id, d)
+			return d, nil
+		}
+		e.log.Warn("cached chunk is corrupt; fetching it again", "chunk", id)
+		_ = e.cache.Remove(id)
+	}
+	d, err := e.fetch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	e.reads.putChunk(id, d)
+	return d, nil
+}
+
+// fetch gets chunk id from the providers of its signed links, fastest
+// first, failing over on any error; every segment is checked against the
+// link's tree and the opened chunk against its id.
+func (e *Engine) fetch(ctx context.Context, id meta.ID) ([]byte, error) {
+	var links []*meta.Link
+	err := e.store.View(ctx, func(tx meta.Tx) (err error) {
+		links, err = tx.Links(id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	links = slices.DeleteFunc(links, func(l *meta.Link) bool { return l.State != meta.LinkSigned })
+	if len(links) == 0 {
+		return nil, fmt.Errorf("chunk %s: no signed link: %w", id, meta.ErrUnavailable)
+	}
+	e.orderByLatency(links)
+	var errs []error
+	for _, l := range links {
+		d, err := e.fetchLink(ctx, l)
+		if err == nil {
+			return d, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		e.log.Info("fetch failed over", "chunk", id, "provider", l.Provider, "err", err)
+		errs = append(errs, fmt.Errorf("%s: %w", l.Provider, err))
+	}
+	return nil, fmt.Errorf("chunk %s: %w: %w", id, meta.ErrUnavailable, errors.Join(errs...))
+}
+
+func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
+	p, err := peer.Decode(l.Provider)
+	if err != nil {
+		return nil, err
+	}
+	h, err := merkle.HasherFor(l.SegmentHash)
+	if err != nil {
+		return nil, err
+	}
+	if merkle.RootWith(h, l.Segments) != l.Root {
+		return nil, fmt.Errorf("%w: link record's segments do not give its root", meta.ErrCorrupt)
+	}
+	out := make([]byte, l.SealedLen)
+	per := max(1, maxFetchBytes/l.SegmentSize)
+	for first := 0; first < len(l.Segments); first += per {
+		count := min(per, len(l.Segments)-first)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		segs, err := e.net.GetSegments(ctx, p, l.Root, first, count)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if len(segs) != count {
+			return nil, fmt.Errorf("%w: got %d segments, want %d", meta.ErrCorrupt, len(segs), count)
+		}
+		for j, s := range segs {
+			i := first + j
+			want := min(l.SegmentSize, int(l.SealedLen)-i*l.SegmentSize)
+			if len(s) != want || h(s) != l.Segments[i] {
+				return nil, fmt.Errorf("%w: segment %d from %s", meta.ErrCorrupt, i, l.Provider)
+			}
+			copy(out[i*l.SegmentSize:], s)
+		}
+	}
+	key := seal.LinkKey(e.cfg.Master, l.Chunk, l.Address, l.ID)
+	seal.OpenAt(key, out, out, 0)
+	if merkle.Keccak256(out) != l.Chunk {
+		return nil, fmt.Errorf("%w: opened chunk does not hash to %s", meta.ErrCorrupt, l.Chunk)
+	}
+	return out, nil
+}
+
+func (e *Engine) orderByLatency(links []*meta.Link) {
+	ps := e.providers
+	ps.mu.Lock()
+	lat := make(map[string]time.Duration, len(links))
+	for _, l := range links {
+		p, err := peer.Decode(l.Provider)
+		if err != nil {
+			continue
+		}
+		o, ok := ps.offers[p]
+		switch {
+		case !ok:
+			lat[l.Provider] = time.Hour // unknown or gone: last
+		default:
+			lat[l.Provider] = o.Latency + time.Duration(ps.failures[p])*time.Second
+		}
+	}
+	ps.mu.Unlock()
+	slices.SortStableFunc(links, func(a, b *meta.Link) int { return int(lat[a.Provider] - lat[b.Provider]) })
+}
+
+// readCache keeps recently read chunks and file chunk lists in memory (a
+// small LRU: read-ahead lands here) and tracks sequential readers.
+type readCache struct {
+	mu       sync.Mutex
+	max      int
+	order    *list.List // of meta.ID, most recent first
+	chunks   map[meta.ID]*list.Element
+	data     map[meta.ID][]byte
+	files    map[meta.ID]*meta.File
+	lastEnd  map[meta.ID]int64
+	fetching map[meta.ID]bool
+}
+
+type lruEntry struct {
+	id   meta.ID
+	data []byte
+}
+
+func newReadCache(n int) *readCache {
+	return &readCache{max: n, order: list.New(), chunks: make(map[meta.ID]*list.Element),
+		files: make(map[meta.ID]*meta.File), lastEnd: make(map[meta.ID]int64), fetching: make(map[meta.ID]bool)}
+}
+
+func (r *readCache) chunk(id meta.ID) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	el, ok := r.chunks[id]
+	if !ok {
+		return nil
+	}
+	r.order.MoveToFront(el)
+	return el.Value.(*lruEntry).data
+}
+
+func (r *readCache) putChunk(id meta.ID, d []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.chunks[id]; ok {
+		r.order.MoveToFront(el)
+		return
+	}
+	r.chunks[id] = r.order.PushFront(&lruEntry{id, d})
+	for r.order.Len() > r.max {
+		el := r.order.Back()
+		r.order.Remove(el)
+		delete(r.chunks, el.Value.(*lruEntry).id)
+	}
+}
+
+func (r *readCache) file(id meta.ID) *meta.File {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.files[id]
+}
+
+func (r *readCache) putFile(f *meta.File) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.files) > 256 {
+		clear(r.files)
+		clear(r.lastEnd)
+	}
+	r.files[f.ID] = f
+}
+
+// sequential records a read of file id from start to end and reports
+// whether it began where the previous one ended.
+func (r *readCache) sequential(id meta.ID, start, end int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev, ok := r.lastEnd[id]
+	r.lastEnd[id] = end
+	return ok && start == prev && end > start
+}
+
+func (r *readCache) startFetch(id meta.ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fetching[id] {
+		return false
+	}
+	r.fetching[id] = true
+	return true
+}
+
+func (r *readCache) endFetch(id meta.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.fetching, id)
+}
+
+func (r *readCache) forgetFile(id meta.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.files, id)
+	delete(r.lastEnd, id)
+}
