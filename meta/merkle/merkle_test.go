@@ -376,6 +376,9 @@ func TestSegmentHashes(t *testing.T) {
 }
 
 func TestAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	data := make([]byte, 256<<10)
 	for _, h := range []Hasher{Keccak256, Blake3} {
 		// Through a func value a fresh variadic slice would escape, so reuse
