@@ -1,0 +1,47 @@
+package fs
+
+import (
+	"context"
+	"io"
+
+	"github.com/pointfs/pointfs/meta"
+)
+
+// Engine is what the mount needs of the storage engine (upload.Engine, seen
+// through a thin adapter in cmd/pointfs). Keeping it an interface lets the
+// tree, the spool and the xattrs be tested without a network.
+type Engine interface {
+	// Put chunkifies r, registers it for upload with pol (nil: defaults)
+	// and returns its file id. Every Put adds one reference to the id,
+	// whether the content was new or not.
+	Put(ctx context.Context, r io.Reader, name string, pol *meta.Policy) (meta.ID, error)
+	// Release drops one reference that Put added.
+	Release(ctx context.Context, id meta.ID) error
+	// ReadAt reads verified bytes of file id (io.EOF past its end).
+	ReadAt(ctx context.Context, id meta.ID, p []byte, off int64) (int, error)
+	// Get writes all of file id to w, verified.
+	Get(ctx context.Context, id meta.ID, w io.Writer) error
+	Status(ctx context.Context, id meta.ID) (*FileStatus, error)
+	ChunkStatus(ctx context.Context, id meta.ID, n int) (*ChunkStatus, error)
+	SetPolicy(ctx context.Context, id meta.ID, pol meta.Policy) error
+	DefaultPolicy() meta.Policy
+}
+
+// FileStatus is a file's header and how many of its distinct chunks are
+// durable.
+type FileStatus struct {
+	File     *meta.File
+	Uploaded int
+	Total    int
+}
+
+// ChunkStatus is one chunk of a file with its storage links. Its fields are
+// those of upload.ChunkStatus, so one converts to the other.
+type ChunkStatus struct {
+	Index      int             `json:"index"`
+	ID         meta.ID         `json:"id"`
+	State      meta.ChunkState `json:"state"`
+	Redundancy int             `json:"redundancy"`
+	Durable    int             `json:"durable"`
+	Links      []*meta.Link    `json:"links"`
+}

@@ -1,0 +1,68 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"bazil.org/fuse"
+	fusefs "bazil.org/fuse/fs"
+)
+
+// MountOptions are the options every pointfs mount uses (see the traps in
+// shared/notes/fuse-with-bazil.md): read-ahead (sequential reads), the
+// writeback cache (fast small writes; the kernel owns size and mtime),
+// HandleKillPriv (no GETXATTR security.capability per write; we clear
+// suid/sgid ourselves), async reads, and kernel permission checks.
+func MountOptions() []fuse.MountOption {
+	return []fuse.MountOption{
+		fuse.FSName("pointfs"),
+		fuse.Subtype("pointfs"),
+		fuse.MaxReadahead(128 << 10),
+		fuse.WritebackCache(),
+		fuse.HandleKillPriv(),
+		fuse.AsyncRead(),
+		fuse.DefaultPermissions(),
+		fuse.MaxBackground(64),
+		fuse.CongestionThreshold(48),
+	}
+}
+
+// Mounted is a mounted FS being served.
+type Mounted struct {
+	FS   *FS
+	Dir  string
+	conn *fuse.Conn
+	srv  *fusefs.Server
+}
+
+// Mount mounts f on dir (the FUSE INIT handshake included: the mount is
+// usable when it returns). Serve then answers requests until unmounted.
+func Mount(dir string, f *FS, extra ...fuse.MountOption) (*Mounted, error) {
+	opts := append(MountOptions(), extra...)
+	c, err := fuse.Mount(dir, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	cfg := &fusefs.Config{}
+	if f.log.Enabled(context.Background(), -8) { // slog level below debug: FUSE traffic
+		cfg.Debug = func(msg any) { f.log.Log(context.Background(), -8, fmt.Sprint(msg)) }
+	}
+	return &Mounted{FS: f, Dir: dir, conn: c, srv: fusefs.New(c, cfg)}, nil
+}
+
+// Serve answers the kernel until the file system is unmounted (by
+// fusermount3 -u, umount or Unmount), then returns. The caller closes the
+// FS afterwards.
+func (m *Mounted) Serve() error {
+	m.FS.Start()
+	err := m.srv.Serve(m.FS)
+	m.conn.Close()
+	if err != nil && !strings.Contains(err.Error(), "closed") {
+		return err
+	}
+	return nil
+}
+
+// Unmount asks the kernel to unmount; Serve returns once it has.
+func (m *Mounted) Unmount() error { return fuse.Unmount(m.Dir) }

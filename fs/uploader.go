@@ -1,0 +1,341 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pointfs/pointfs/meta"
+)
+
+// uploader puts the spool content of released files into the engine, on a
+// bounded number of workers, never on a FUSE request path. Its queue is a
+// set of inodes: a file released twice before its put is put once.
+type uploader struct {
+	f       *FS
+	workers int
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []meta.Inode
+	queued   map[meta.Inode]bool
+	failures map[meta.Inode]int
+	running  int
+	started  bool
+	closed   bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newUploader(f *FS, workers int) *uploader {
+	ctx, cancel := context.WithCancel(context.Background())
+	u := &uploader{f: f, workers: workers, queued: make(map[meta.Inode]bool),
+		failures: make(map[meta.Inode]int), ctx: ctx, cancel: cancel}
+	u.cond = sync.NewCond(&u.mu)
+	return u
+}
+
+// enqueue asks for a put of ino's spool content; it never blocks.
+func (u *uploader) enqueue(ino meta.Inode) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed || u.queued[ino] {
+		return
+	}
+	u.queued[ino] = true
+	u.queue = append(u.queue, ino)
+	u.cond.Signal()
+}
+
+func (u *uploader) start() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.started || u.closed {
+		return
+	}
+	u.started = true
+	for range u.workers {
+		u.wg.Add(1)
+		go u.worker()
+	}
+}
+
+// stop cancels running puts (their nodes stay spooled: the next mount
+// puts them) and waits for the workers.
+func (u *uploader) stop() {
+	u.mu.Lock()
+	u.closed = true
+	u.cond.Broadcast()
+	u.mu.Unlock()
+	u.cancel()
+	u.wg.Wait()
+}
+
+// busy reports how many puts are queued or running.
+func (u *uploader) busy() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.queue) + u.running
+}
+
+func (u *uploader) worker() {
+	defer u.wg.Done()
+	for {
+		u.mu.Lock()
+		for len(u.queue) == 0 && !u.closed {
+			u.cond.Wait()
+		}
+		if u.closed {
+			u.mu.Unlock()
+			return
+		}
+		ino := u.queue[0]
+		u.queue = u.queue[1:]
+		delete(u.queued, ino)
+		u.running++
+		u.mu.Unlock()
+
+		err := u.f.putNode(u.ctx, ino)
+
+		u.mu.Lock()
+		u.running--
+		if err == nil || u.ctx.Err() != nil {
+			delete(u.failures, ino)
+			u.mu.Unlock()
+			continue
+		}
+		u.failures[ino]++
+		delay := min(time.Second<<min(u.failures[ino], 9), 5*time.Minute)
+		u.mu.Unlock()
+		u.f.log.Warn("put of a written file failed; will retry", "ino", ino, "in", delay, "err", err)
+		time.AfterFunc(delay, func() { u.enqueue(ino) })
+	}
+}
+
+// putPolicy is the policy a put of a node with policy p asks: p's explicit
+// values, the engine's defaults for the rest.
+func (f *FS) putPolicy(p meta.Policy) meta.Policy {
+	d := f.eng.DefaultPolicy()
+	if p.Redundancy > 0 {
+		d.Redundancy = p.Redundancy
+	}
+	if !p.Expires.IsZero() {
+		d.Expires = p.Expires
+	}
+	d.Autorenew = p.Autorenew
+	return d
+}
+
+// putNode puts the spool content of inode ino and makes the node point at
+// the new file id, handing back the reference to the previous one.
+func (f *FS) putNode(ctx context.Context, ino meta.Inode) error {
+	f.mu.Lock()
+	n := f.nodes[ino] // a dirty node never leaves the cache
+	f.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	n.mu.Lock()
+	if !n.dirty || n.writers > 0 || n.putting || n.destroyed || n.m.Nlink == 0 {
+		n.mu.Unlock()
+		return nil
+	}
+	v, pv := n.version, n.polVersion
+	size := n.m.Size
+	pol := f.putPolicy(n.m.Policy)
+	name := n.name
+	n.putting = true
+	n.mu.Unlock()
+
+	id, err := f.putSpool(ctx, ino, size, name, &pol)
+
+	n.mu.Lock()
+	n.putting = false
+	if errors.Is(err, fs.ErrNotExist) {
+		f.lostSpoolLocked(ctx, n)
+		n.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	if n.destroyed || n.m.Nlink == 0 || n.version != v {
+		// Changed or gone meanwhile: this version is nobody's.
+		requeue := !n.destroyed && n.m.Nlink > 0 && n.dirty && n.writers == 0
+		n.mu.Unlock()
+		f.releaseNow(id)
+		if requeue {
+			f.up.enqueue(ino)
+		}
+		return nil
+	}
+	old := n.m.File
+	m := n.m
+	m.File, m.Spooled = id, false
+	err = f.store.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.PutNode(&m); err != nil {
+			return err
+		}
+		if !old.IsZero() {
+			return listAdd(tx, keyReleases, old)
+		}
+		return nil
+	})
+	if err != nil {
+		n.mu.Unlock()
+		f.releaseNow(id)
+		return err
+	}
+	n.m = m
+	n.dirty, n.metaDirty = false, false
+	if n.opens == 0 {
+		if n.spool != nil {
+			n.spool.Close()
+			n.spool = nil
+		}
+		f.spool.remove(ino)
+		n.local = false
+	}
+	polChanged := n.polVersion != pv
+	n.mu.Unlock()
+	f.rel.kick()
+	if polChanged {
+		if err := f.applyPolicy(ctx, n); err != nil {
+			f.log.Warn("apply policy to the new version", "ino", ino, "err", err)
+		}
+	}
+	return nil
+}
+
+// putSpool streams the first size bytes of ino's spool file into the
+// engine.
+func (f *FS) putSpool(ctx context.Context, ino meta.Inode, size int64, name string, pol *meta.Policy) (meta.ID, error) {
+	fd, err := os.Open(f.spool.path(ino))
+	if err != nil {
+		return meta.ID{}, err
+	}
+	defer fd.Close()
+	return f.eng.Put(ctx, io.NewSectionReader(fd, 0, size), name, pol)
+}
+
+// lostSpoolLocked handles a spooled node whose spool file vanished (a
+// spool on a tmpfs that did not survive a reboot): it falls back to the
+// last version put, if any.
+func (f *FS) lostSpoolLocked(ctx context.Context, n *node) {
+	m := n.m
+	m.Spooled = false
+	if !m.File.IsZero() {
+		if st, err := f.eng.Status(ctx, m.File); err == nil {
+			m.Size = st.File.Size
+		}
+	}
+	f.log.Error("the spool file of a written file is missing: its last changes are lost", "ino", n.ino, "previous_version", m.File)
+	if err := f.store.Update(ctx, func(tx meta.Tx) error { return tx.PutNode(&m) }); err != nil {
+		return
+	}
+	n.m = m
+	n.dirty, n.local = false, false
+	if n.spool != nil {
+		n.spool.Close()
+		n.spool = nil
+	}
+}
+
+// releaseNow hands back a reference that no node took.
+func (f *FS) releaseNow(id meta.ID) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.eng.Release(ctx, id); err != nil {
+		f.log.Warn("release unused file version", "id", id, "err", err)
+	}
+}
+
+// releaser hands file references back to the engine in the background.
+// What is due is a list in the store (written in the same transaction as
+// the change that made it due), so a crash does not forget it.
+type releaser struct {
+	f     *FS
+	kickc chan struct{}
+	done  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+func newReleaser(f *FS) *releaser {
+	return &releaser{f: f, kickc: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (r *releaser) kick() {
+	select {
+	case r.kickc <- struct{}{}:
+	default:
+	}
+}
+
+func (r *releaser) start() {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			r.drain(r.f.ctx)
+			select {
+			case <-r.done:
+				return
+			case <-r.kickc:
+			case <-t.C:
+			}
+		}
+	}()
+	r.kick()
+}
+
+func (r *releaser) stop() {
+	r.once.Do(func() { close(r.done) })
+	r.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r.drain(ctx)
+}
+
+// drain releases everything on the list. Each entry leaves the list just
+// before its Release: a crash between the two leaks one reference rather
+// than releasing twice.
+func (r *releaser) drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		var id meta.ID
+		found := false
+		err := r.f.store.Update(ctx, func(tx meta.Tx) error {
+			var l []meta.ID
+			if err := getList(tx, keyReleases, &l); err != nil {
+				return err
+			}
+			found = len(l) > 0
+			if !found {
+				return nil
+			}
+			id = l[0]
+			return putList(tx, keyReleases, l[1:])
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				r.f.log.Warn("read the release list", "err", err)
+			}
+			return
+		}
+		if !found {
+			return
+		}
+		if err := r.f.eng.Release(ctx, id); err != nil && !errors.Is(err, meta.ErrNotFound) {
+			r.f.log.Warn("release an old file version", "id", id, "err", err)
+		}
+	}
+}
