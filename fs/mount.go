@@ -44,7 +44,16 @@ func Mount(dir string, f *FS, extra ...fuse.MountOption) (*Mounted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
-	cfg := &fusefs.Config{}
+	cfg := &fusefs.Config{
+		// Ignore FUSE_INTERRUPT: the kernel sends one whenever the calling
+		// thread gets any signal (the Go runtime preempts with SIGURG), and
+		// answering EINTR to an open or a write that would have finished
+		// in microseconds breaks callers that do not retry. Network reads
+		// have their own timeouts; a killed caller does not wait anyway.
+		WithContext: func(ctx context.Context, _ fuse.Request) context.Context {
+			return context.WithoutCancel(ctx)
+		},
+	}
 	if f.log.Enabled(context.Background(), -8) { // slog level below debug: FUSE traffic
 		cfg.Debug = func(msg any) { f.log.Log(context.Background(), -8, fmt.Sprint(msg)) }
 	}

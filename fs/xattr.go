@@ -99,9 +99,6 @@ func (n *node) pointXattr(ctx context.Context, name string) (string, error) {
 	}
 	var st *FileStatus
 	status := func() error {
-		if s.inSpool {
-			return fuse.ErrNoXattr
-		}
 		if st != nil {
 			return nil
 		}
@@ -118,6 +115,10 @@ func (n *node) pointXattr(ctx context.Context, name string) (string, error) {
 		}
 		return st.File.Policy, nil
 	}
+	// A file in the spool has every attribute a put file has (so that a
+	// listing does not change under a reader while the put completes):
+	// no id yet, nothing uploaded.
+	chunks := f.chunkCount(s.size)
 	switch name {
 	case "status":
 		if s.inSpool {
@@ -130,24 +131,27 @@ func (n *node) pointXattr(ctx context.Context, name string) (string, error) {
 	case "size":
 		return strconv.FormatInt(s.size, 10), nil
 	case "id":
-		if err := status(); err != nil {
-			return "", err
+		if s.inSpool {
+			return "", nil
 		}
 		return s.file.String(), nil
 	case "merkle_root":
+		if s.inSpool {
+			return "", nil
+		}
 		if err := status(); err != nil {
 			return "", err
 		}
 		return st.File.Merkle.String(), nil
 	case "chunks":
+		if s.inSpool {
+			return fmt.Sprintf("uploaded 0/%d", chunks+1), nil
+		}
 		if err := status(); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("uploaded %d/%d", st.Uploaded, st.Total), nil
 	case "cost":
-		if err := status(); err != nil {
-			return "", err
-		}
 		return "0", nil // wei; payments are not wired yet
 	case "redundancy", "expires", "autorenew":
 		p, err := policy()
@@ -161,8 +165,12 @@ func (n *node) pointXattr(ctx context.Context, name string) (string, error) {
 		if err != nil || i < 0 || strconv.Itoa(i) != num {
 			return "", fuse.ErrNoXattr
 		}
-		if err := status(); err != nil {
-			return "", err
+		if s.inSpool {
+			if int64(i) >= chunks {
+				return "", fuse.ErrNoXattr
+			}
+			p, _ := policy()
+			return fmt.Sprintf("%s 0/%d", meta.ChunkCreated, p.Redundancy), nil
 		}
 		cs, err := f.eng.ChunkStatus(ctx, s.file, i)
 		if err != nil {
@@ -171,6 +179,12 @@ func (n *node) pointXattr(ctx context.Context, name string) (string, error) {
 		return FormatChunk(cs, time.Now()), nil
 	}
 	return "", fuse.ErrNoXattr
+}
+
+// chunkCount is how many data chunks a file of size bytes has.
+func (f *FS) chunkCount(size int64) int64 {
+	cs := int64(f.cfg.ChunkSize)
+	return (size + cs - 1) / cs
 }
 
 func formatPolicy(name string, p meta.Policy) string {
@@ -340,18 +354,11 @@ func (n *node) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *
 	case dir:
 		names = []string{"status", "pending", "redundancy", "expires", "autorenew"}
 	case regular:
-		names = []string{"status", "size", "redundancy", "expires", "autorenew"}
-		if !s.inSpool {
-			st, err := n.fs.eng.Status(ctx, s.file)
-			if err == nil {
-				names = append(names, "id", "merkle_root", "chunks", "cost")
-				if cs := int64(st.File.ChunkSize); cs > 0 {
-					chunks := (st.File.Size + cs - 1) / cs
-					for i := range min(chunks, maxListedChunks) {
-						names = append(names, "chunk."+strconv.FormatInt(i, 10))
-					}
-				}
-			}
+		// The same names whether the file is still in the spool or put:
+		// they depend on its size only.
+		names = []string{"status", "size", "id", "merkle_root", "chunks", "cost", "redundancy", "expires", "autorenew"}
+		for i := range min(n.fs.chunkCount(s.size), maxListedChunks) {
+			names = append(names, "chunk."+strconv.FormatInt(i, 10))
 		}
 	}
 	for _, name := range names {

@@ -478,4 +478,3 @@ func (a engineAdapter) SetPolicy(ctx context.Context, id meta.ID, pol meta.Polic
 func (a engineAdapter) DefaultPolicy() meta.Policy { return a.e.DefaultPolicy() }
 
 var _ fs.Engine = engineAdapter{}
-
