@@ -249,3 +249,10 @@ const timeUnit = time.Second
 
 // Store is the engine's metadata store (the mount keeps its tree there too).
 func (e *Engine) Store() meta.Store { return e.store }
+
+// MasterFromKey derives the client's master secret from its key, so that
+// the key file alone is enough to derive every link key again.
+func MasterFromKey(k *ecdsa.PrivateKey) []byte {
+	m := merkle.Keccak256([]byte("pointfs master secret v1"), k.D.FillBytes(make([]byte, 32)))
+	return m[:]
+}

@@ -155,6 +155,9 @@ func (e *Engine) register(ctx context.Context, sizes map[meta.ID]int, pol meta.P
 // in the same transaction as the chunk states it counts, so a chunk that
 // finishes meanwhile is counted exactly once.
 func (e *Engine) commitFile(ctx context.Context, fid meta.ID, ids []meta.ID, size int64, pol meta.Policy, name string) error {
+	if ids == nil {
+		ids = []meta.ID{} // an empty file still has a (empty) chunk list
+	}
 	f := &meta.File{ID: fid, Refs: 1, Size: size, ChunkSize: e.cfg.ChunkSize, Chunks: ids,
 		Merkle: merkle.Root(ids), Policy: pol, Created: e.cfg.Now(), Name: name}
 	distinct := f.DistinctChunks()

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/pointfs/pointfs/provider"
+)
+
+// providerInfo is DATA/provider.json, written by a provider once it
+// listens, so that whoever started it (a devnet, a test) can reach it.
+type providerInfo struct {
+	PID     int      `json:"pid"`
+	PeerID  string   `json:"peer_id"`
+	Address string   `json:"address"`
+	Addrs   []string `json:"addrs"`
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return fmt.Sprint(*m) }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func cmdProvider(args []string) error {
+	fl := newFlags("provider")
+	data := dataFlag(fl)
+	var listen, boot multiFlag
+	fl.Var(&listen, "listen", "`MULTIADDR` to listen on (repeatable; default 127.0.0.1, TCP and QUIC, any port)")
+	fl.Var(&boot, "bootstrap", "`MULTIADDR` of a peer to join the DHT through (repeatable)")
+	ethRPC := fl.String("eth-rpc", "", "Ethereum JSON-RPC `URL` for payments")
+	capacity := fl.Int64("capacity", 10<<30, "bytes this provider stores at most")
+	price := fl.String("price", "1", "price in wei per byte per day")
+	maxExpiry := fl.Duration("max-expiry", 400*24*time.Hour, "longest pledge accepted")
+	forge := fl.Bool("fault-forge-pledge", false, "misbehave for tests: sign pledges with another key")
+	drop := fl.Bool("fault-drop-segments", false, "misbehave for tests: ignore the first receipt of some segments")
+	pos, err := parse(fl, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("provider takes no arguments")
+	}
+	d, err := absData(*data)
+	if err != nil {
+		return err
+	}
+	p, ok := new(big.Int).SetString(*price, 10)
+	if !ok || p.Sign() < 0 {
+		return usagef("--price %q is not a number of wei", *price)
+	}
+	bootInfos, err := parsePeers(boot)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return err
+	}
+	key, err := provider.LoadOrCreateKey(filepath.Join(d, "key"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	log := slogFor("info")
+	_ = ethRPC // payments come with the payment channel; the flag is part of the command line contract
+	s, err := provider.Start(ctx, provider.Config{
+		DataDir:         d,
+		Key:             key,
+		Listen:          listen,
+		Bootstrap:       bootInfos,
+		Capacity:        *capacity,
+		PricePerByteDay: p,
+		MaxExpiry:       *maxExpiry,
+		Faults:          provider.Faults{ForgePledge: *forge, DropSegmentsOnce: *drop},
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	info := providerInfo{PID: os.Getpid(), PeerID: s.ID().String(), Address: s.Address().Hex()}
+	for _, a := range s.Addrs() {
+		info.Addrs = append(info.Addrs, a.String())
+	}
+	if err := saveJSON(filepath.Join(d, "provider.json"), info); err != nil {
+		s.Close()
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "pointfs provider: %s (%s) listening on %v\n", info.PeerID, info.Address, info.Addrs)
+	<-ctx.Done()
+	return s.Close()
+}
+
+func cmdDevnet(args []string) error {
+	fl := newFlags("devnet")
+	data := fl.String("data", "", "`DIR` for the network's state (required)")
+	count := fl.Int("providers", 5, "number of provider processes")
+	pos, err := parse(fl, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("devnet takes no arguments")
+	}
+	if *data == "" {
+		return usagef("devnet needs --data DIR")
+	}
+	if *count < 1 {
+		return usagef("--providers must be at least 1")
+	}
+	d, err := absData(*data)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+
+	var children []*exec.Cmd
+	defer func() { stopChildren(children) }()
+	exited := make(chan error, *count)
+	var net networkFile
+	for i := 1; i <= *count; i++ {
+		pdir := filepath.Join(d, "providers", fmt.Sprintf("p%d", i))
+		if err := os.MkdirAll(pdir, 0o700); err != nil {
+			return err
+		}
+		_ = os.Remove(filepath.Join(pdir, "provider.json"))
+		args := []string{"provider", "--data", pdir, "--listen", "/ip4/127.0.0.1/tcp/0"}
+		if len(net.Bootstrap) > 0 {
+			args = append(args, "--bootstrap", net.Bootstrap[0])
+		}
+		logf, err := os.OpenFile(filepath.Join(pdir, "provider.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(self, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		// Its own process group: a ^C to the devnet reaches the devnet,
+		// which then stops its children in order.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return err
+		}
+		logf.Close()
+		children = append(children, cmd)
+		go func() { exited <- cmd.Wait() }()
+		info, err := waitProviderInfo(ctx, filepath.Join(pdir, "provider.json"), exited)
+		if err != nil {
+			return fmt.Errorf("provider %d: %w (see %s)", i, err, filepath.Join(pdir, "provider.log"))
+		}
+		net.Providers = append(net.Providers, networkProvider{
+			PID: info.PID, PeerID: info.PeerID, Address: info.Address, Data: pdir, Addrs: info.Addrs,
+		})
+		if len(info.Addrs) > 0 {
+			net.Bootstrap = append(net.Bootstrap, info.Addrs[0])
+		}
+	}
+	if err := saveJSON(filepath.Join(d, "network.json"), net); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(d)
+	if err != nil {
+		return err
+	}
+	cfg.Bootstrap = net.Bootstrap
+	cfg.EthRPC = net.ChainRPC
+	if err := saveJSON(configPath(d), cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "pointfs devnet: %d providers running; network in %s\n", len(net.Providers), filepath.Join(d, "network.json"))
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-exited:
+		return fmt.Errorf("a provider exited: %v", err)
+	}
+}
+
+// waitProviderInfo waits for a starting provider to write its info file.
+func waitProviderInfo(ctx context.Context, path string, exited <-chan error) (*providerInfo, error) {
+	deadline := time.After(60 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			var info providerInfo
+			if err := json.Unmarshal(b, &info); err == nil {
+				return &info, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case err := <-exited:
+			return nil, fmt.Errorf("exited before it was ready: %v", err)
+		case <-deadline:
+			return nil, errors.New("not ready after 60s")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// stopChildren asks each child to stop, then kills what is left.
+func stopChildren(children []*exec.Cmd) {
+	for _, c := range children {
+		if c.Process != nil {
+			_ = c.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, c := range children {
+		if c.Process == nil {
+			continue
+		}
+		for time.Now().Before(deadline) {
+			if err := c.Process.Signal(syscall.Signal(0)); err != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = c.Process.Kill()
+	}
+}

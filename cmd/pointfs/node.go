@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/badgerdb"
+	"github.com/pointfs/pointfs/provider"
+	"github.com/pointfs/pointfs/upload"
+)
+
+// node is an engine running on a data dir: its store, its connection to the
+// provider network (an embedded devnet when none is configured) and its
+// local API.
+type node struct {
+	Data     string
+	Engine   *upload.Engine
+	Store    meta.Store
+	Embedded bool // an in-process devnet serves this node
+	Log      *slog.Logger
+
+	db      *badgerdb.DB
+	net     *provider.Client
+	devnet  []*provider.Server
+	api     *apiServer
+	closers []func() error
+}
+
+// openNode opens the data dir and starts the engine and the local API. One
+// process at a time may hold a data dir.
+func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error) {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, err
+	}
+	n := &node{Data: data, Log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+
+	db, err := badgerdb.Open(filepath.Join(data, "meta"), log)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("data dir %s is in use by another pointfs process", data)
+		}
+		return nil, err
+	}
+	n.db, n.Store = db, db
+	n.closers = append(n.closers, db.Close)
+
+	cfg, err := loadConfig(data)
+	if err != nil {
+		return nil, err
+	}
+	key, err := provider.LoadOrCreateKey(filepath.Join(data, "key"))
+	if err != nil {
+		return nil, err
+	}
+	boot, err := parsePeers(cfg.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	if len(boot) == 0 {
+		count := cfg.EmbeddedProviders
+		if count <= 0 {
+			count = 5
+		}
+		servers, err := startEmbedded(ctx, filepath.Join(data, "devnet"), count, log)
+		if err != nil {
+			return nil, fmt.Errorf("embedded devnet: %w", err)
+		}
+		n.devnet, n.Embedded = servers, true
+		for _, s := range servers {
+			boot = append(boot, s.AddrInfo())
+		}
+		fmt.Fprintf(os.Stderr, "pointfs: no network configured in %s: started an embedded devnet of %d providers on 127.0.0.1\n", data, len(servers))
+	}
+
+	client, err := provider.NewClient(ctx, key, provider.ClientConfig{Bootstrap: boot, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	n.net = client
+	n.closers = append(n.closers, client.Close)
+
+	ecfg := upload.Config{
+		Store:       db,
+		Net:         client,
+		Master:      upload.MasterFromKey(key),
+		CacheDir:    filepath.Join(data, "cache"),
+		ChunkSize:   cfg.ChunkSize,
+		SegmentSize: cfg.SegmentSize,
+		SegmentHash: cfg.SegmentHash,
+		Redundancy:  cfg.Redundancy,
+		Autorenew:   cfg.Autorenew,
+
+		InFlightPerProvider: cfg.InFlight,
+		Logger:              log,
+	}
+	if ecfg.Expiry, err = cfg.expiry(); err != nil {
+		return nil, err
+	}
+	if ecfg.AckTimeout, err = cfg.ackTimeout(); err != nil {
+		return nil, err
+	}
+	if ecfg.MaxPrice, err = cfg.maxPrice(); err != nil {
+		return nil, err
+	}
+	eng, err := upload.New(ecfg)
+	if err != nil {
+		return nil, err
+	}
+	n.Engine = eng
+	eng.Start()
+
+	api, err := startAPI(n)
+	if err != nil {
+		eng.Close()
+		n.Engine = nil
+		return nil, err
+	}
+	n.api = api
+	ok = true
+	return n, nil
+}
+
+// Close stops the API, the engine, the network and the store, in that
+// order, so that every state reached is persisted.
+func (n *node) Close() error {
+	var errs []error
+	if n.api != nil {
+		errs = append(errs, n.api.Close())
+		n.api = nil
+	}
+	if n.Engine != nil {
+		errs = append(errs, n.Engine.Close())
+		n.Engine = nil
+	}
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		errs = append(errs, n.closers[i]())
+	}
+	n.closers = nil
+	for _, s := range n.devnet {
+		errs = append(errs, s.Close())
+	}
+	n.devnet = nil
+	return errors.Join(errs...)
+}
+
+// startEmbedded runs count providers in this process, each with its own key
+// and data dir under dir (kept across runs, so what they stored survives a
+// remount), all bootstrapped to the first.
+func startEmbedded(ctx context.Context, dir string, count int, log *slog.Logger) ([]*provider.Server, error) {
+	var servers []*provider.Server
+	var boot []peer.AddrInfo
+	for i := 1; i <= count; i++ {
+		pdir := filepath.Join(dir, fmt.Sprintf("p%d", i))
+		if err := os.MkdirAll(pdir, 0o700); err != nil {
+			return nil, err
+		}
+		key, err := provider.LoadOrCreateKey(filepath.Join(pdir, "key"))
+		if err != nil {
+			return nil, err
+		}
+		s, err := provider.Start(ctx, provider.Config{
+			DataDir:   pdir,
+			Key:       key,
+			Listen:    []string{"/ip4/127.0.0.1/tcp/0"},
+			Bootstrap: boot,
+			Logger:    log.With("provider", i),
+		})
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return nil, err
+		}
+		servers = append(servers, s)
+		if i == 1 {
+			boot = []peer.AddrInfo{s.AddrInfo()}
+		}
+	}
+	return servers, nil
+}
+
+// newLogger logs to stderr at the level in $POINTFS_LOG (default warn).
+func newLogger() *slog.Logger { return slogFor("warn") }
+
+// slogFor logs to stderr at the level in $POINTFS_LOG, else at def.
+func slogFor(def string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(def)}))
+}
+
+func logLevel(def string) slog.Level {
+	s := os.Getenv("POINTFS_LOG")
+	if s == "" {
+		s = def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelWarn
+	}
+	return l
+}

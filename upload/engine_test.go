@@ -1,0 +1,315 @@
+package upload_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/badgerdb"
+	"github.com/pointfs/pointfs/provider"
+	"github.com/pointfs/pointfs/upload"
+)
+
+// The tests here run the engine against real providers: libp2p hosts on
+// 127.0.0.1 with their own badger stores, in this process. Misbehaving
+// providers are real providers told to misbehave (provider.Faults).
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("POINTFS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// startProviders starts len(faults) providers bootstrapped to the first.
+func startProviders(t *testing.T, faults ...provider.Faults) []*provider.Server {
+	t.Helper()
+	ctx := context.Background()
+	var out []*provider.Server
+	var boot []peer.AddrInfo
+	for i, f := range faults {
+		dir := t.TempDir()
+		key, err := provider.LoadOrCreateKey(filepath.Join(dir, "key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := provider.Start(ctx, provider.Config{
+			DataDir: dir, Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+			Bootstrap: boot, Faults: f, Logger: testLogger(t).With("provider", i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if i == 0 {
+			boot = []peer.AddrInfo{s.AddrInfo()}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func healthy(n int) []provider.Faults { return make([]provider.Faults, n) }
+
+// client is an engine with its store and network, on a data dir that
+// outlives it (for restart tests).
+type client struct {
+	dir    string
+	engine *upload.Engine
+	db     *badgerdb.DB
+	net    *provider.Client
+}
+
+func openClient(t *testing.T, dir string, servers []*provider.Server, tweak func(*upload.Config)) *client {
+	t.Helper()
+	ctx := context.Background()
+	key, err := provider.LoadOrCreateKey(filepath.Join(dir, "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := badgerdb.Open(filepath.Join(dir, "meta"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var boot []peer.AddrInfo
+	for _, s := range servers {
+		boot = append(boot, s.AddrInfo())
+	}
+	net, err := provider.NewClient(ctx, key, provider.ClientConfig{Bootstrap: boot, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := upload.Config{
+		Store: db, Net: net, Master: upload.MasterFromKey(key), CacheDir: filepath.Join(dir, "cache"),
+		AckTimeout: 2 * time.Second, TickInterval: 200 * time.Millisecond, Logger: testLogger(t),
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	e, err := upload.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{dir: dir, engine: e, db: db, net: net}
+	e.Start()
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *client) close() {
+	if c.engine == nil {
+		return
+	}
+	c.engine.Close()
+	c.net.Close()
+	c.db.Close()
+	c.engine = nil
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func waitUploaded(t *testing.T, e *upload.Engine, id meta.ID, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := e.Wait(ctx, id); err != nil {
+		st, _ := e.Status(context.Background(), id, false)
+		if st != nil {
+			t.Fatalf("file %s not uploaded after %v: %v (%d/%d chunks)", id, d, err, st.Uploaded, st.Total)
+		}
+		t.Fatalf("file %s not uploaded after %v: %v", id, d, err)
+	}
+}
+
+func readAll(t *testing.T, e *upload.Engine, id meta.ID) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := e.Get(context.Background(), id, &buf); err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	return buf.Bytes()
+}
+
+// checkDurable asserts that every chunk of the file (the chunkinfo too) has
+// at least want signed links at distinct providers, with pledges that
+// verify against each provider's address, and none of them at a provider
+// in avoid.
+func checkDurable(t *testing.T, e *upload.Engine, id meta.ID, want int, avoid map[string]bool) {
+	t.Helper()
+	st, err := e.Status(context.Background(), id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.File.State != meta.FileUploaded || st.Uploaded != st.Total {
+		t.Fatalf("file state %s, %d/%d", st.File.State, st.Uploaded, st.Total)
+	}
+	for _, cs := range st.Chunks {
+		seen := map[string]bool{}
+		for _, l := range cs.Links {
+			if l.State != meta.LinkSigned {
+				continue
+			}
+			if seen[l.Provider] {
+				t.Errorf("chunk %d: two signed links at %s", cs.Index, l.Provider)
+			}
+			seen[l.Provider] = true
+			if avoid[l.Provider] {
+				t.Errorf("chunk %d: signed link at %s, which should have failed", cs.Index, l.Provider)
+			}
+			if err := provider.VerifyPledge(l.Pledge, l.Address); err != nil {
+				t.Errorf("chunk %d link %s: %v", cs.Index, l.ID, err)
+			}
+			if l.Pledge.Root != l.Root || l.Pledge.Length != l.SealedLen || l.Pledge.Client != e.Address() {
+				t.Errorf("chunk %d: pledge %+v does not match link", cs.Index, l.Pledge)
+			}
+		}
+		if len(seen) < want {
+			t.Errorf("chunk %d (%s): %d signed links, want %d", cs.Index, cs.ID, len(seen), want)
+		}
+	}
+}
+
+func putBytes(t *testing.T, e *upload.Engine, data []byte, pol *meta.Policy) meta.ID {
+	t.Helper()
+	id, err := e.PutFile(context.Background(), bytes.NewReader(data), upload.PutOptions{Policy: pol, Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestUpload20MiBToFiveProvidersAndReadBack(t *testing.T) {
+	servers := startProviders(t, healthy(5)...)
+	c := openClient(t, t.TempDir(), servers, nil)
+	data := randomBytes(t, 20<<20)
+	id := putBytes(t, c.engine, data, nil)
+	waitUploaded(t, c.engine, id, 3*time.Minute)
+	checkDurable(t, c.engine, id, 3, nil)
+
+	// Read back from the providers, not the local cache.
+	if err := os.RemoveAll(filepath.Join(c.dir, "cache")); err != nil {
+		t.Fatal(err)
+	}
+	c.close()
+	c = openClient(t, c.dir, servers, nil)
+	if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes, differ from the %d put", len(got), len(data))
+	}
+	// A range in the middle, across a chunk boundary.
+	p := make([]byte, 100000)
+	off := int64(3*meta.DefaultChunkSize - 5000)
+	if n, err := c.engine.ReadAt(context.Background(), id, p, off); err != nil || n != len(p) {
+		t.Fatalf("ReadAt: %d, %v", n, err)
+	}
+	if !bytes.Equal(p, data[off:off+int64(len(p))]) {
+		t.Fatal("ReadAt returned other bytes")
+	}
+}
+
+func TestEdgeSizes(t *testing.T) {
+	servers := startProviders(t, healthy(3)...)
+	c := openClient(t, t.TempDir(), servers, nil)
+	cs := meta.DefaultChunkSize
+	for _, n := range []int{0, 1, cs, cs + 1} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			data := randomBytes(t, n)
+			id := putBytes(t, c.engine, data, nil)
+			waitUploaded(t, c.engine, id, time.Minute)
+			checkDurable(t, c.engine, id, 3, nil)
+			st, err := c.engine.Status(context.Background(), id, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.File.Size != int64(n) {
+				t.Fatalf("size %d, want %d", st.File.Size, n)
+			}
+			if err := os.RemoveAll(filepath.Join(c.dir, "cache")); err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
+				t.Fatalf("read back %d bytes, want %d equal ones", len(got), n)
+			}
+		})
+	}
+}
+
+func TestForgedPledgeFailsTheLink(t *testing.T) {
+	faults := healthy(5)
+	faults[2].ForgePledge = true
+	servers := startProviders(t, faults...)
+	c := openClient(t, t.TempDir(), servers, nil)
+	data := randomBytes(t, 3<<20)
+	id := putBytes(t, c.engine, data, nil)
+	waitUploaded(t, c.engine, id, 2*time.Minute)
+	forger := servers[2].ID().String()
+	checkDurable(t, c.engine, id, 3, map[string]bool{forger: true})
+
+	// The forger did get links, and each failed on its pledge.
+	st, _ := c.engine.Status(context.Background(), id, true)
+	failed := 0
+	for _, cs := range st.Chunks {
+		for _, l := range cs.Links {
+			if l.Provider == forger {
+				if l.State != meta.LinkFailed || !strings.Contains(l.Error, "pledge") {
+					t.Errorf("link at forger in state %s (%q)", l.State, l.Error)
+				}
+				failed++
+			}
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no link was ever placed with the forging provider; the test proves nothing")
+	}
+}
+
+func TestDroppedSegmentsAreRetransmitted(t *testing.T) {
+	faults := healthy(3)
+	for i := range faults {
+		faults[i].DropSegmentsOnce = true
+	}
+	servers := startProviders(t, faults...)
+	c := openClient(t, t.TempDir(), servers, func(cfg *upload.Config) { cfg.AckTimeout = 300 * time.Millisecond })
+	data := randomBytes(t, 1<<20)
+	id := putBytes(t, c.engine, data, nil)
+	waitUploaded(t, c.engine, id, 2*time.Minute)
+	checkDurable(t, c.engine, id, 3, nil)
+
+	// The links are signed, and some of their segments needed a second send.
+	retried := 0
+	_ = c.db.View(context.Background(), func(tx meta.Tx) error {
+		chunks, _ := tx.FileChunks(id)
+		for _, ch := range chunks {
+			links, _ := tx.Links(ch)
+			for _, l := range links {
+				for _, p := range l.Progress {
+					if p.Tries > 1 {
+						retried++
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if retried == 0 {
+		t.Fatal("no segment was sent twice, though every provider dropped some")
+	}
+	if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+}
