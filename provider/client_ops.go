@@ -1,0 +1,335 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/provider/wire"
+)
+
+// Offer is a provider's terms as the client saw them.
+type Offer struct {
+	Peer            peer.ID
+	Address         common.Address // checked to be the one of Peer's key
+	PricePerByteDay *big.Int       // wei
+	Free            int64          // bytes
+	MaxExpiry       time.Duration
+	MaxSealedLen    int64
+	Latency         time.Duration // of the OFFER round trip
+}
+
+// Offer asks p for its terms.
+func (c *Client) Offer(ctx context.Context, p peer.ID) (Offer, error) {
+	want, err := AddressOf(p)
+	if err != nil {
+		return Offer{}, err
+	}
+	var o Offer
+	err = c.exchange(ctx, p, true, c.cfg.RequestTimeout, func(ctx context.Context, cs *cstream) error {
+		start := time.Now()
+		reply, err := roundTrip(cs, &wire.OfferRequest{})
+		if err != nil {
+			return err
+		}
+		m, err := expect[*wire.Offer](reply, wire.TypeOffer)
+		if err != nil {
+			return err
+		}
+		o = Offer{
+			Peer:            p,
+			Address:         m.Address,
+			PricePerByteDay: m.PricePerByteDay,
+			Free:            m.FreeBytes,
+			MaxExpiry:       time.Duration(min(m.MaxExpiry, int64(1<<63-1)/int64(time.Second))) * time.Second,
+			MaxSealedLen:    m.MaxSealedLen,
+			Latency:         time.Since(start),
+		}
+		return nil
+	})
+	if err != nil {
+		return Offer{}, fmt.Errorf("offer from %s: %w", p, err)
+	}
+	if o.PricePerByteDay == nil {
+		o.PricePerByteDay = new(big.Int)
+	}
+	if o.Address != want {
+		// Its pledges could never verify against its peer id.
+		return Offer{}, fmt.Errorf("offer from %s: %w: it claims address %s, its key is %s",
+			p, meta.ErrInvalid, o.Address, want)
+	}
+	return o, nil
+}
+
+// StoreRequest is what Store asks a provider to reserve for one link.
+type StoreRequest struct {
+	Link      meta.LinkID // random; never the chunk id
+	SealedLen int64
+	Expires   int64    // unix seconds
+	Price     *big.Int // wei per byte per day
+}
+
+// Store sends STORE_CHUNK_REQUEST. nil means accepted; a refusal wraps
+// meta.ErrDeclined or meta.ErrNoSpace. Asking again for the same link is
+// harmless.
+func (c *Client) Store(ctx context.Context, p peer.ID, req StoreRequest) error {
+	err := c.simple(ctx, p, &wire.StoreRequest{
+		LinkID: req.Link, SealedLen: req.SealedLen, Expires: req.Expires, Price: req.Price,
+	})
+	if err != nil {
+		return fmt.Errorf("store request to %s: %w", p, err)
+	}
+	return nil
+}
+
+// SegmentMap is the segment tree of one link's sealed replica.
+type SegmentMap struct {
+	Link        meta.LinkID
+	Root        meta.ID
+	Hash        string // merkle.HashKeccak256 or merkle.HashBlake3
+	SegmentSize int
+	SealedLen   int64
+	Hashes      []meta.ID
+}
+
+// SendSegmentMap sends STORE_CHUNK_SEGMENTS. It returns an error wrapping
+// meta.ErrAlreadyStored when the provider holds the root complete: go
+// straight to RequestPledge. Sending it again for a root partly sent
+// (also after a provider restart) is accepted: send what is not acked.
+func (c *Client) SendSegmentMap(ctx context.Context, p peer.ID, m SegmentMap) error {
+	err := c.simple(ctx, p, &wire.SegmentMap{
+		Root: m.Root, Hash: m.Hash, SegmentSize: m.SegmentSize, SealedLen: m.SealedLen,
+		LinkID: m.Link, Hashes: m.Hashes,
+	})
+	if err != nil {
+		return fmt.Errorf("segment map to %s: %w", p, err)
+	}
+	return nil
+}
+
+// simple sends a request whose answer is Ok.
+func (c *Client) simple(ctx context.Context, p peer.ID, req wire.Msg) error {
+	return c.exchange(ctx, p, true, c.cfg.RequestTimeout, func(ctx context.Context, cs *cstream) error {
+		reply, err := roundTrip(cs, req)
+		if err != nil {
+			return err
+		}
+		_, err = expect[*wire.Ok](reply, wire.TypeOk)
+		return err
+	})
+}
+
+// Segment is one segment of a sealed replica.
+type Segment struct {
+	Index int
+	Data  []byte
+}
+
+// SendSegments writes all segs pipelined on one stream and collects the
+// acks until every segment was answered or ackTimeout passed since the
+// last one was written. It returns the indexes acked, ascending; the
+// others (refused as bad, or not answered) are the caller's to retransmit,
+// within its own bound on tries. The error is for transport failures and
+// for an Error reply (e.g. meta.ErrNotFound when the provider has no map
+// for root); the stream is then reset. segs' bytes are not used after
+// SendSegments returns.
+func (c *Client) SendSegments(ctx context.Context, p peer.ID, root meta.ID, segs []Segment, ackTimeout time.Duration) ([]int, error) {
+	if len(segs) == 0 {
+		return nil, nil
+	}
+	if ackTimeout <= 0 {
+		ackTimeout = c.cfg.RequestTimeout
+	}
+	var acked []int
+	err := c.exchange(ctx, p, false, 0, func(ctx context.Context, cs *cstream) error {
+		var err error
+		acked, err = c.pipeline(cs, root, segs, ackTimeout)
+		return err
+	})
+	slices.Sort(acked)
+	acked = slices.Compact(acked)
+	if errors.Is(err, errAckTimeout) {
+		return acked, nil
+	}
+	if err != nil {
+		return acked, fmt.Errorf("segments to %s: %w", p, err)
+	}
+	return acked, nil
+}
+
+// errAckTimeout ends a pipeline whose acks stopped coming: not a failure
+// of SendSegments, but the stream is out of step and must not be reused.
+var errAckTimeout = errors.New("ack timeout")
+
+func (c *Client) pipeline(cs *cstream, root meta.ID, segs []Segment, ackTimeout time.Duration) ([]int, error) {
+	// The reader's deadline moves: while data is being written, each
+	// batch of progress renews it; once all is written, ackTimeout runs.
+	var dl sync.Mutex
+	writing := true
+	renew := func() {
+		dl.Lock()
+		if writing {
+			cs.st.SetReadDeadline(time.Now().Add(c.cfg.RequestTimeout))
+		}
+		dl.Unlock()
+	}
+	renew()
+
+	wrote := make(chan error, 1)
+	go func() {
+		var err error
+		for i, s := range segs {
+			if i%64 == 0 {
+				cs.st.SetWriteDeadline(time.Now().Add(c.cfg.RequestTimeout))
+			}
+			if err = wire.WriteMsg(cs.w, &wire.Data{Root: root, Index: s.Index, Bytes: s.Data}); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = cs.w.Flush()
+		}
+		dl.Lock()
+		writing = false
+		if err == nil {
+			cs.st.SetReadDeadline(time.Now().Add(ackTimeout))
+		}
+		dl.Unlock()
+		wrote <- err
+	}()
+
+	sent := make(map[int]bool, len(segs))
+	for _, s := range segs {
+		sent[s.Index] = true
+	}
+	var acked []int
+	answered, err := 0, error(nil)
+	for answered < len(segs) {
+		var m wire.Msg
+		if m, err = wire.ReadMsg(cs.r, wire.MaxFrame); err != nil {
+			break
+		}
+		switch m := m.(type) {
+		case *wire.DataAck:
+			if m.Root != root || !sent[m.Index] {
+				err = fmt.Errorf("%w: ack for segment %d of root %s, not sent", wire.ErrMalformed, m.Index, m.Root)
+			} else if m.Code == wire.CodeOK {
+				acked = append(acked, m.Index)
+			} else {
+				c.log.Debug("segment refused", "root", root, "index", m.Index, "code", m.Code)
+			}
+			answered++
+			if answered%64 == 0 {
+				renew()
+			}
+		case *wire.Error:
+			err = m
+		default:
+			err = fmt.Errorf("%w: got %v, want DataAck", wire.ErrMalformed, m.Type())
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		cs.st.Reset() // unblock the writer
+	}
+	werr := <-wrote
+	switch {
+	case err == nil && werr == nil:
+		return acked, nil
+	case werr != nil && err == nil:
+		return acked, werr
+	case werr == nil && isTimeout(err):
+		// Some segments were never answered: the caller resends them.
+		return acked, errAckTimeout
+	}
+	return acked, err
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// RequestPledge sends STORE_CHUNK_SIGNATURE_REQUEST and returns the pledge
+// as received, with Provider set from p's key and Client to c.Address().
+// It is not verified: check it with VerifyPledge before trusting it. An
+// error wrapping ErrIncomplete means segments are missing at the provider.
+func (c *Client) RequestPledge(ctx context.Context, p peer.ID, root meta.ID) (*meta.Pledge, error) {
+	provider, err := AddressOf(p)
+	if err != nil {
+		return nil, err
+	}
+	var pl *meta.Pledge
+	err = c.exchange(ctx, p, true, c.cfg.RequestTimeout, func(ctx context.Context, cs *cstream) error {
+		reply, err := roundTrip(cs, &wire.SignatureRequest{Root: root})
+		if err != nil {
+			return err
+		}
+		m, err := expect[*wire.PledgeMsg](reply, wire.TypePledge)
+		if err != nil {
+			return err
+		}
+		if m.Root != root {
+			return fmt.Errorf("%w: pledge for root %s, asked %s", wire.ErrMalformed, m.Root, root)
+		}
+		pl = &meta.Pledge{Provider: provider, Client: c.addr, Root: m.Root, Length: m.Length,
+			Expires: m.Expires, Signature: m.Signature}
+		return nil
+	})
+	var e *wire.Error
+	if errors.As(err, &e) && e.Code == wire.CodeIncomplete {
+		return nil, fmt.Errorf("pledge from %s: %w: %w", p, ErrIncomplete, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pledge from %s: %w", p, err)
+	}
+	return pl, nil
+}
+
+// ErrIncomplete is wrapped by RequestPledge's error when the provider lacks
+// segments of the root (it may have lost unsynced ones in a crash): send
+// the segments again (acks are idempotent) and ask again.
+var ErrIncomplete = errors.New("provider lacks segments")
+
+// GetSegments fetches count segments of root from index first (GET_CHUNK),
+// in as many requests as the frame cap needs. The segments are not
+// verified: check them against the link's segment hashes.
+func (c *Client) GetSegments(ctx context.Context, p peer.ID, root meta.ID, first, count int) ([][]byte, error) {
+	if first < 0 || count < 1 || first+count > wire.MaxCount {
+		return nil, fmt.Errorf("%w: segments [%d, %d)", meta.ErrInvalid, first, first+count)
+	}
+	out := make([][]byte, 0, count)
+	for len(out) < count {
+		next := first + len(out)
+		err := c.exchange(ctx, p, true, c.cfg.RequestTimeout, func(ctx context.Context, cs *cstream) error {
+			reply, err := roundTrip(cs, &wire.GetChunk{Root: root, First: next, Count: count - len(out)})
+			if err != nil {
+				return err
+			}
+			m, err := expect[*wire.ChunkData](reply, wire.TypeChunkData)
+			if err != nil {
+				return err
+			}
+			if m.Root != root || m.First != next || len(m.Segments) == 0 || len(m.Segments) > count-len(out) {
+				return fmt.Errorf("%w: chunk data of %d segments from %d of root %s, asked %d from %d of %s",
+					wire.ErrMalformed, len(m.Segments), m.First, m.Root, count-len(out), next, root)
+			}
+			out = append(out, m.Segments...)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("get chunk from %s: %w", p, err)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,202 @@
+package wire
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// field is one decoded field of a body. Bytes alias the body.
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	u   uint64 // varint value
+	b   []byte // bytes value
+}
+
+// eachField walks body and calls fn for each field. Fields of wire types
+// other than varint and bytes are skipped here (no message uses them), so
+// they reach fn never; unknown field numbers are fn's to skip.
+func eachField(body []byte, fn func(f field) error) error {
+	for len(body) > 0 {
+		num, typ, n := protowire.ConsumeTag(body)
+		if n < 0 {
+			return fmt.Errorf("%w: tag: %v", ErrMalformed, protowire.ParseError(n))
+		}
+		body = body[n:]
+		f := field{num: num, typ: typ}
+		switch typ {
+		case protowire.VarintType:
+			f.u, n = protowire.ConsumeVarint(body)
+		case protowire.BytesType:
+			f.b, n = protowire.ConsumeBytes(body)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, body)
+		}
+		if n < 0 {
+			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(n))
+		}
+		body = body[n:]
+		if typ != protowire.VarintType && typ != protowire.BytesType {
+			continue
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f field) wantVarint(name string) error {
+	if f.typ != protowire.VarintType {
+		return fmt.Errorf("%w: %s has wire type %d, want varint", ErrMalformed, name, f.typ)
+	}
+	return nil
+}
+
+func (f field) wantBytes(name string) error {
+	if f.typ != protowire.BytesType {
+		return fmt.Errorf("%w: %s has wire type %d, want bytes", ErrMalformed, name, f.typ)
+	}
+	return nil
+}
+
+// int64Val decodes a non-negative integer that must fit an int64.
+func (f field) int64Val(name string) (int64, error) {
+	if err := f.wantVarint(name); err != nil {
+		return 0, err
+	}
+	if f.u > math.MaxInt64 {
+		return 0, fmt.Errorf("%w: %s = %d overflows int64", ErrMalformed, name, f.u)
+	}
+	return int64(f.u), nil
+}
+
+// intVal decodes a small non-negative integer at most max.
+func (f field) intVal(name string, max int) (int, error) {
+	v, err := f.int64Val(name)
+	if err != nil {
+		return 0, err
+	}
+	if v > int64(max) {
+		return 0, fmt.Errorf("%w: %s = %d exceeds %d", ErrTooLarge, name, v, max)
+	}
+	return int(v), nil
+}
+
+// fixed copies an exactly-n-byte field into dst.
+func (f field) fixed(name string, dst []byte) error {
+	if err := f.wantBytes(name); err != nil {
+		return err
+	}
+	if len(f.b) != len(dst) {
+		return fmt.Errorf("%w: %s is %d bytes, want %d", ErrMalformed, name, len(f.b), len(dst))
+	}
+	copy(dst, f.b)
+	return nil
+}
+
+// bytesMax returns a bytes field of at most max bytes (aliasing the body).
+func (f field) bytesMax(name string, max int) ([]byte, error) {
+	if err := f.wantBytes(name); err != nil {
+		return nil, err
+	}
+	if len(f.b) > max {
+		return nil, fmt.Errorf("%w: %s is %d bytes, max %d", ErrTooLarge, name, len(f.b), max)
+	}
+	return f.b, nil
+}
+
+func (f field) str(name string) (string, error) {
+	b, err := f.bytesMax(name, MaxString)
+	if err != nil {
+		return "", err
+	}
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("%w: %s is not UTF-8", ErrMalformed, name)
+	}
+	return string(b), nil
+}
+
+func (f field) bigInt(name string) (*big.Int, error) {
+	b, err := f.bytesMax(name, MaxPriceBytes)
+	if err != nil {
+		return nil, err
+	}
+	return new(big.Int).SetBytes(b), nil
+}
+
+// Encoding helpers. Zero values are omitted, as proto3 does.
+
+func putUint(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+func putBytes(b []byte, num protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+func putString(b []byte, num protowire.Number, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, v)
+}
+
+func putBig(b []byte, num protowire.Number, v *big.Int) []byte {
+	if v == nil || v.Sign() == 0 {
+		return b
+	}
+	return putBytes(b, num, v.Bytes())
+}
+
+// checks shared by encode and decode.
+
+func checkNonNeg(name string, v int64) error {
+	if v < 0 {
+		return fmt.Errorf("%w: %s = %d is negative", ErrMalformed, name, v)
+	}
+	return nil
+}
+
+func checkBig(name string, v *big.Int) error {
+	if v == nil {
+		return nil
+	}
+	if v.Sign() < 0 {
+		return fmt.Errorf("%w: %s is negative", ErrMalformed, name)
+	}
+	if (v.BitLen()+7)/8 > MaxPriceBytes {
+		return fmt.Errorf("%w: %s exceeds %d bytes", ErrTooLarge, name, MaxPriceBytes)
+	}
+	return nil
+}
+
+func checkString(name, v string) error {
+	if len(v) > MaxString {
+		return fmt.Errorf("%w: %s is %d bytes, max %d", ErrTooLarge, name, len(v), MaxString)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%w: %s is not UTF-8", ErrMalformed, name)
+	}
+	return nil
+}
+
+func checkIndex(name string, v int) error {
+	if v < 0 || v > MaxCount {
+		return fmt.Errorf("%w: %s = %d out of [0, %d]", ErrMalformed, name, v, MaxCount)
+	}
+	return nil
+}

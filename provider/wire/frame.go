@@ -1,0 +1,167 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// headerRoom is what AppendFrame reserves in front of a payload: the longest
+// uvarint length prefix plus the version and type bytes.
+const headerRoom = binary.MaxVarintLen64 + 2
+
+// readStep is the first allocation for a payload. A longer payload grows
+// its buffer only as its bytes arrive, so a peer that announces 4 MiB and
+// sends nothing costs 64 KiB, not 4 MiB.
+const readStep = 64 << 10
+
+// Encode returns the payload of m (version, type, body), without framing.
+func Encode(m Msg) ([]byte, error) {
+	b := []byte{Version, byte(m.Type())}
+	return m.Marshal(b)
+}
+
+// Decode parses a payload (version, type, body) into its message. Byte
+// slices of the message alias payload.
+func Decode(payload []byte) (Msg, error) {
+	if len(payload) < 2 {
+		return nil, fmt.Errorf("%w: payload of %d bytes has no header", ErrMalformed, len(payload))
+	}
+	if payload[0] != Version {
+		return nil, fmt.Errorf("%w: version %d, this peer speaks %d", ErrVersion, payload[0], Version)
+	}
+	m, err := New(Type(payload[1]))
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Unmarshal(payload[2:]); err != nil {
+		return nil, fmt.Errorf("%v: %w", m.Type(), err)
+	}
+	return m, nil
+}
+
+// AppendFrame appends the whole frame of m (length prefix and payload) to b.
+func AppendFrame(b []byte, m Msg) ([]byte, error) {
+	start := len(b)
+	b = append(b, make([]byte, headerRoom)...)
+	b[start+headerRoom-2] = Version
+	b[start+headerRoom-1] = byte(m.Type())
+	b, err := m.Marshal(b)
+	if err != nil {
+		return b[:start], err
+	}
+	n := len(b) - start - binary.MaxVarintLen64
+	if n > MaxFrame {
+		return b[:start], fmt.Errorf("%w: %v frame of %d bytes, max %d", ErrTooLarge, m.Type(), n, MaxFrame)
+	}
+	// Put the prefix right in front of the payload and close the gap.
+	var pre [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(pre[:], uint64(n))
+	gap := binary.MaxVarintLen64 - k
+	copy(b[start:], pre[:k])
+	copy(b[start+k:], b[start+binary.MaxVarintLen64:])
+	return b[:len(b)-gap], nil
+}
+
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+// WriteMsg writes m as one frame with a single Write, so that a message is
+// never split across writes of concurrent writers of a *bufio.Writer or a
+// stream. It refuses (with a codec error) a message that breaks a limit.
+func WriteMsg(w io.Writer, m Msg) error {
+	bp := framePool.Get().(*[]byte)
+	b, err := AppendFrame((*bp)[:0], m)
+	if err == nil {
+		_, err = w.Write(b)
+	}
+	if cap(b) <= 1<<20 { // keep big one-off buffers out of the pool
+		*bp = b[:0]
+		framePool.Put(bp)
+	}
+	return err
+}
+
+// ReadMsg reads one frame from r and decodes it. Pass a *bufio.Reader (or
+// any io.ByteReader) for speed: the length prefix is read a byte at a time.
+// A frame longer than maxFrame (MaxFrame when maxFrame <= 0) is refused with
+// ErrTooLarge before its payload is read or allocated; the stream is then
+// out of step and should be closed.
+//
+// A clean end of stream before a frame returns io.EOF; an end inside a frame
+// is ErrMalformed; other read errors (deadlines, resets) are returned as is.
+func ReadMsg(r io.Reader, maxFrame int) (Msg, error) {
+	if maxFrame <= 0 {
+		maxFrame = MaxFrame
+	}
+	br, ok := r.(io.ByteReader)
+	if !ok {
+		br = byteReader{r}
+	}
+	n, err := readLen(br, maxFrame)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := readPayload(r, n)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(payload)
+}
+
+// readLen reads a uvarint length prefix and refuses one above max as soon
+// as its bytes so far exceed it.
+func readLen(br io.ByteReader, max int) (int, error) {
+	var x uint64
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		c, err := br.ReadByte()
+		if err == io.EOF && i > 0 {
+			return 0, fmt.Errorf("%w: truncated length prefix", ErrMalformed)
+		}
+		if err != nil {
+			return 0, err // io.EOF here is a clean end between frames
+		}
+		x |= uint64(c&0x7f) << (7 * i)
+		if x > uint64(max) {
+			return 0, fmt.Errorf("%w: frame longer than %d bytes", ErrTooLarge, max)
+		}
+		if c < 0x80 {
+			if x < 2 {
+				return 0, fmt.Errorf("%w: frame of %d bytes has no header", ErrMalformed, x)
+			}
+			return int(x), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: length prefix overflows", ErrTooLarge)
+}
+
+func readPayload(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, min(n, readStep))
+	got := 0
+	for {
+		k, err := io.ReadFull(r, buf[got:])
+		got += k
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: truncated frame (%d of %d bytes)", ErrMalformed, got, n)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if got == n {
+			return buf, nil
+		}
+		next := make([]byte, min(n, 2*len(buf)))
+		copy(next, buf)
+		buf = next
+	}
+}
+
+// byteReader reads single bytes from a plain io.Reader.
+type byteReader struct{ r io.Reader }
+
+func (b byteReader) ReadByte() (byte, error) {
+	var p [1]byte
+	_, err := io.ReadFull(b.r, p[:])
+	return p[0], err
+}

@@ -1,0 +1,334 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/big"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/pointfs/pointfs/meta"
+)
+
+func id(b byte) meta.ID {
+	var x meta.ID
+	for i := range x {
+		x[i] = b + byte(i)
+	}
+	return x
+}
+
+func link(b byte) meta.LinkID {
+	var l meta.LinkID
+	for i := range l {
+		l[i] = b ^ byte(i)
+	}
+	return l
+}
+
+// samples holds one populated value of every message type.
+func samples() []Msg {
+	sig := bytes.Repeat([]byte{7}, SignatureLen)
+	return []Msg{
+		&Error{Code: CodeDeclined, Message: "expiry too far — ünïcode"},
+		&OfferRequest{},
+		&Offer{Address: common.HexToAddress("0x00112233445566778899aabbccddeeff00112233"),
+			PricePerByteDay: big.NewInt(123456789), FreeBytes: 10 << 30, MaxExpiry: 400 * 86400,
+			MaxSegmentSize: MaxSegment, MaxSealedLen: 64 << 20},
+		&StoreRequest{LinkID: link(1), SealedLen: 262144 + 28, Expires: 1_900_000_000, Price: big.NewInt(5)},
+		&SegmentMap{Root: id(2), Hash: "blake3", SegmentSize: 16384, SealedLen: 3*16384 + 5,
+			LinkID: link(3), Hashes: []meta.ID{id(4), id(5), id(6), id(7)}},
+		&Data{Root: id(8), Index: 3, Bytes: []byte("segment bytes")},
+		&DataAck{Root: id(9), Index: 65535, Code: CodeBadSegment},
+		&SignatureRequest{Root: id(10)},
+		&PledgeMsg{Root: id(11), Length: 1 << 40, Expires: 1_900_000_000, Signature: sig},
+		&GetChunk{Root: id(12), First: 2, Count: 14},
+		&ChunkData{Root: id(13), First: 2, Segments: [][]byte{[]byte("a"), {}, bytes.Repeat([]byte{1}, 1000)}},
+		&Ok{},
+	}
+}
+
+// normalize makes decoded and original values comparable: an empty slice
+// and nil decode the same way, as do a nil and a zero price.
+func normalize(m Msg) Msg {
+	switch v := m.(type) {
+	case *Offer:
+		if v.PricePerByteDay == nil {
+			v.PricePerByteDay = new(big.Int)
+		}
+	case *StoreRequest:
+		if v.Price == nil {
+			v.Price = new(big.Int)
+		}
+	case *ChunkData:
+		for i, s := range v.Segments {
+			if len(s) == 0 {
+				v.Segments[i] = nil
+			}
+		}
+	case *Data:
+		if len(v.Bytes) == 0 {
+			v.Bytes = nil
+		}
+	}
+	return m
+}
+
+func TestRoundTrip(t *testing.T) {
+	var stream bytes.Buffer
+	for _, m := range samples() {
+		if err := WriteMsg(&stream, m); err != nil {
+			t.Fatalf("WriteMsg(%v): %v", m.Type(), err)
+		}
+	}
+	r := bufio.NewReader(&stream)
+	for _, want := range samples() {
+		got, err := ReadMsg(r, 0)
+		if err != nil {
+			t.Fatalf("ReadMsg(%v): %v", want.Type(), err)
+		}
+		if !reflect.DeepEqual(normalize(got), normalize(want)) {
+			t.Errorf("%v: got %+v, want %+v", want.Type(), got, want)
+		}
+	}
+	if _, err := ReadMsg(r, 0); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want io.EOF", err)
+	}
+}
+
+// A plain io.Reader (no ReadByte) works too.
+func TestReadMsgPlainReader(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteMsg(&buf, &GetChunk{Root: id(1), Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadMsg(struct{ io.Reader }{&buf}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := m.(*GetChunk); g.Root != id(1) || g.Count != 1 {
+		t.Fatalf("got %+v", g)
+	}
+}
+
+func TestEmptyAndZeroValues(t *testing.T) {
+	// A zero-length sealed replica has zero hashes; zero ints are omitted.
+	m := &SegmentMap{Root: id(1), Hash: "keccak256", SegmentSize: 1, LinkID: link(1)}
+	p, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, m) {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestUnknownFieldsSkipped(t *testing.T) {
+	body, err := (&Data{Root: id(1), Index: 2, Bytes: []byte("x")}).Marshal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A later version's fields of every wire type, before and after.
+	var extra []byte
+	extra = protowire.AppendTag(extra, 99, protowire.VarintType)
+	extra = protowire.AppendVarint(extra, 12345)
+	extra = protowire.AppendTag(extra, 100, protowire.BytesType)
+	extra = protowire.AppendBytes(extra, []byte("future"))
+	extra = protowire.AppendTag(extra, 101, protowire.Fixed64Type)
+	extra = protowire.AppendFixed64(extra, 1)
+	extra = protowire.AppendTag(extra, 102, protowire.Fixed32Type)
+	extra = protowire.AppendFixed32(extra, 1)
+	payload := append([]byte{Version, byte(TypeData)}, extra...)
+	payload = append(payload, body...)
+	payload = append(payload, extra...)
+	m, err := Decode(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := m.(*Data); d.Index != 2 || string(d.Bytes) != "x" {
+		t.Fatalf("got %+v", d)
+	}
+}
+
+func frame(payload []byte) []byte {
+	return append(binary.AppendUvarint(nil, uint64(len(payload))), payload...)
+}
+
+func bytesField(num protowire.Number, v []byte) []byte {
+	b := protowire.AppendTag(nil, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+func varintField(num protowire.Number, v uint64) []byte {
+	b := protowire.AppendTag(nil, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+func TestBadFrames(t *testing.T) {
+	root, lk := id(1), link(1)
+	good := cat(bytesField(1, root[:]), varintField(2, 1), bytesField(3, []byte("x")))
+	cases := []struct {
+		name  string
+		input []byte
+		want  error
+	}{
+		{"truncated prefix", []byte{0x80}, ErrMalformed},
+		{"truncated payload", frame(cat([]byte{Version, byte(TypeData)}, good))[:10], ErrMalformed},
+		{"oversized prefix", binary.AppendUvarint(nil, MaxFrame+1), ErrTooLarge},
+		{"huge prefix", binary.AppendUvarint(nil, 1<<62), ErrTooLarge},
+		{"overflowing prefix", bytes.Repeat([]byte{0x80}, 12), ErrTooLarge},
+		{"zero-length frame", []byte{0}, ErrMalformed},
+		{"one-byte frame", frame([]byte{Version}), ErrMalformed},
+		{"bad version", frame(cat([]byte{2, byte(TypeData)}, good)), ErrVersion},
+		{"version zero", frame(cat([]byte{0, byte(TypeOk)})), ErrVersion},
+		{"unknown type", frame([]byte{Version, 200}), ErrUnknownType},
+		{"reserved type", frame([]byte{Version, byte(TypeChallenge)}), ErrUnknownType},
+		{"type zero", frame([]byte{Version, 0}), ErrUnknownType},
+		{"bad tag", frame([]byte{Version, byte(TypeOk), 0x80}), ErrMalformed},
+		{"field zero", frame([]byte{Version, byte(TypeOk), 0x00, 0x00}), ErrMalformed},
+		{"truncated bytes field", frame(cat([]byte{Version, byte(TypeData)}, bytesField(1, root[:])[:20])), ErrMalformed},
+		{"short root", frame(cat([]byte{Version, byte(TypeData)}, bytesField(1, root[:31]))), ErrMalformed},
+		{"long root", frame(cat([]byte{Version, byte(TypeData)}, bytesField(1, append(root[:], 0)))), ErrMalformed},
+		{"missing root", frame(cat([]byte{Version, byte(TypeData)}, varintField(2, 1))), ErrMalformed},
+		{"root as varint", frame(cat([]byte{Version, byte(TypeSignatureRequest)}, varintField(1, 5))), ErrMalformed},
+		{"index as bytes", frame(cat([]byte{Version, byte(TypeData)}, bytesField(1, root[:]), bytesField(2, []byte{1}))), ErrMalformed},
+		{"index too big", frame(cat([]byte{Version, byte(TypeData)}, bytesField(1, root[:]), varintField(2, MaxCount+1))), ErrTooLarge},
+		{"int64 overflow", frame(cat([]byte{Version, byte(TypeStoreRequest)}, bytesField(1, make([]byte, 16)), varintField(2, 1<<63))), ErrMalformed},
+		{"segment too big", frame(cat([]byte{Version, byte(TypeData)}, bytesField(1, root[:]), bytesField(3, make([]byte, MaxSegment+1)))), ErrTooLarge},
+		{"short link id", frame(cat([]byte{Version, byte(TypeStoreRequest)}, bytesField(1, make([]byte, 15)))), ErrMalformed},
+		{"zero link id", frame(cat([]byte{Version, byte(TypeStoreRequest)}, bytesField(1, make([]byte, 16)))), ErrMalformed},
+		{"price too big", frame(cat([]byte{Version, byte(TypeStoreRequest)}, bytesField(4, make([]byte, 33)))), ErrTooLarge},
+		{"short address", frame(cat([]byte{Version, byte(TypeOffer)}, bytesField(1, make([]byte, 19)))), ErrMalformed},
+		{"long string", frame(cat([]byte{Version, byte(TypeError)}, bytesField(2, bytes.Repeat([]byte("a"), MaxString+1)))), ErrTooLarge},
+		{"bad utf8", frame(cat([]byte{Version, byte(TypeError)}, bytesField(2, []byte{0xff, 0xfe}))), ErrMalformed},
+		{"short signature", frame(cat([]byte{Version, byte(TypePledge)}, bytesField(1, root[:]), bytesField(4, make([]byte, 64)))), ErrMalformed},
+		{"missing signature", frame(cat([]byte{Version, byte(TypePledge)}, bytesField(1, root[:]))), ErrMalformed},
+		{"zero count", frame(cat([]byte{Version, byte(TypeGetChunk)}, bytesField(1, root[:]))), ErrMalformed},
+		{"hashes not multiple of 32", frame(cat([]byte{Version, byte(TypeSegmentMap)}, bytesField(6, make([]byte, 33)))), ErrMalformed},
+		{"too many hashes", frame(cat([]byte{Version, byte(TypeSegmentMap)}, bytesField(6, make([]byte, 32*(MaxHashes+1))))), ErrTooLarge},
+		{"hash count mismatch", frame(cat([]byte{Version, byte(TypeSegmentMap)}, bytesField(1, root[:]), bytesField(2, []byte("blake3")),
+			varintField(3, 10), varintField(4, 25), bytesField(5, lk[:]), bytesField(6, make([]byte, 64)))), ErrMalformed},
+		{"segment size zero", frame(cat([]byte{Version, byte(TypeSegmentMap)}, bytesField(1, root[:]), bytesField(5, lk[:]))), ErrMalformed},
+		{"too many segments", frame(cat([]byte{Version, byte(TypeChunkData)}, bytesField(1, root[:]),
+			bytes.Repeat(bytesField(3, nil), MaxCount+1))), ErrTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := ReadMsg(bufio.NewReader(bytes.NewReader(c.input)), 0)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, %v; want %v", m, err, c.want)
+			}
+			if !IsProtocolError(err) {
+				t.Fatalf("%v is not a protocol error", err)
+			}
+			if !errors.Is(err, meta.ErrInvalid) && !errors.Is(err, meta.ErrTooLarge) {
+				t.Fatalf("%v wraps neither meta.ErrInvalid nor meta.ErrTooLarge", err)
+			}
+		})
+	}
+}
+
+func TestCustomMaxFrame(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteMsg(&buf, &Data{Root: id(1), Bytes: make([]byte, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadMsg(&buf, 100); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("got %v, want ErrTooLarge", err)
+	}
+}
+
+// A peer that announces a big frame and sends little must not make us
+// allocate the announced size.
+func TestAnnouncedSizeNotAllocated(t *testing.T) {
+	in := append(binary.AppendUvarint(nil, MaxFrame), make([]byte, 100)...)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		if _, err := ReadMsg(bytes.NewReader(in), 0); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("got %v", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 10*(readStep+4096) {
+		t.Fatalf("10 truncated 4 MiB frames allocated %d bytes", got)
+	}
+}
+
+func TestWriteRefusesBadMessages(t *testing.T) {
+	bad := []Msg{
+		&Data{Root: id(1), Bytes: make([]byte, MaxSegment+1)},
+		&Data{Bytes: []byte("no root")},
+		&Data{Root: id(1), Index: -1},
+		&StoreRequest{SealedLen: 1},
+		&StoreRequest{LinkID: link(1), SealedLen: -1},
+		&StoreRequest{LinkID: link(1), Price: big.NewInt(-1)},
+		&StoreRequest{LinkID: link(1), Price: new(big.Int).Lsh(big.NewInt(1), 256)},
+		&SegmentMap{Root: id(1), LinkID: link(1), SegmentSize: 10, SealedLen: 11, Hashes: []meta.ID{id(1)}},
+		&PledgeMsg{Root: id(1), Signature: []byte{1}},
+		&Error{Message: strings.Repeat("x", MaxString+1)},
+		&GetChunk{Root: id(1), Count: 0},
+		&ChunkData{Root: id(1), Segments: make([][]byte, 5000)}, // 5000 segments of 1 MiB would overflow
+	}
+	big := make([]byte, MaxSegment)
+	for i := range bad[len(bad)-1].(*ChunkData).Segments {
+		bad[len(bad)-1].(*ChunkData).Segments[i] = big
+	}
+	for _, m := range bad {
+		var buf bytes.Buffer
+		if err := WriteMsg(&buf, m); err == nil || !IsProtocolError(err) {
+			t.Errorf("WriteMsg(%T) = %v, want a protocol error", m, err)
+		}
+		if buf.Len() != 0 {
+			t.Errorf("WriteMsg(%T) wrote %d bytes of a bad message", m, buf.Len())
+		}
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	e := Errorf(CodeAlreadyStored, "root %s", strings.Repeat("é", 200))
+	if len(e.Message) > MaxString {
+		t.Fatalf("message of %d bytes", len(e.Message))
+	}
+	if !errors.Is(e, meta.ErrAlreadyStored) {
+		t.Fatal("CodeAlreadyStored does not wrap meta.ErrAlreadyStored")
+	}
+	for code, want := range map[Code]error{CodeDeclined: meta.ErrDeclined, CodeNoSpace: meta.ErrNoSpace,
+		CodeUnknownLink: meta.ErrNotFound, CodeTooLarge: meta.ErrTooLarge, CodeMalformed: meta.ErrInvalid} {
+		if !errors.Is(&Error{Code: code}, want) {
+			t.Errorf("%v does not wrap %v", code, want)
+		}
+	}
+	if CodeOf(e) != CodeAlreadyStored || CodeOf(ErrVersion) != CodeUnsupportedVersion ||
+		CodeOf(ErrTooLarge) != CodeTooLarge || CodeOf(io.EOF) != CodeInternal {
+		t.Fatal("CodeOf maps wrongly")
+	}
+}
+
+func TestMaxFrameFitsFullChunkData(t *testing.T) {
+	// Four 1 MiB segments must fit one frame: that is what MaxFrame is for.
+	seg := make([]byte, MaxSegment)
+	var buf bytes.Buffer
+	m := &ChunkData{Root: id(1), First: MaxCount - 4, Segments: [][]byte{seg, seg, seg, seg}}
+	if err := WriteMsg(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadMsg(&buf, 0); err != nil {
+		t.Fatal(err)
+	}
+}
