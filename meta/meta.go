@@ -206,6 +206,9 @@ type Link struct {
 	Root        ID                `json:"root"`               // provider-side chunk id
 	Segments    []ID              `json:"segments,omitempty"` // segment hashes (leaves)
 	Progress    []SegmentProgress `json:"progress,omitempty"`
+	// Rewinds counts the times the link went back to its segment map
+	// because the provider lost state; bounded by the engine.
+	Rewinds int `json:"rewinds,omitempty"`
 
 	Expires time.Time `json:"expires"`
 	Price   string    `json:"price,omitempty"` // wei, decimal

@@ -313,3 +313,178 @@ func TestDroppedSegmentsAreRetransmitted(t *testing.T) {
 		t.Fatal("content differs")
 	}
 }
+
+// signedLinks returns the signed links of a file's chunks, by link id.
+func signedLinks(t *testing.T, db *badgerdb.DB, id meta.ID) map[meta.LinkID]*meta.Link {
+	t.Helper()
+	out := map[meta.LinkID]*meta.Link{}
+	err := db.View(context.Background(), func(tx meta.Tx) error {
+		chunks, err := tx.FileChunks(id)
+		if err != nil {
+			return err
+		}
+		for _, ch := range append(chunks, id) {
+			links, err := tx.Links(ch)
+			if err != nil {
+				return err
+			}
+			for _, l := range links {
+				if l.State == meta.LinkSigned {
+					out[l.ID] = l
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// dataMsgs is how many data messages each provider got per root.
+func dataMsgs(servers []*provider.Server) map[meta.ID]int64 {
+	out := map[meta.ID]int64{}
+	for _, s := range servers {
+		for r, n := range s.Stats().DataMsgsByRoot {
+			out[r] += n
+		}
+	}
+	return out
+}
+
+func TestEngineRestartMidUploadResendsNothingSigned(t *testing.T) {
+	servers := startProviders(t, healthy(5)...)
+	dir := t.TempDir()
+	// One link at a time per provider, so that the engine is stopped with
+	// much of the file still to send.
+	slow := func(cfg *upload.Config) { cfg.InFlightPerProvider = 1 }
+	c := openClient(t, dir, servers, slow)
+	data := randomBytes(t, 12<<20)
+	id := putBytes(t, c.engine, data, nil)
+
+	deadline := time.Now().Add(time.Minute)
+	for len(signedLinks(t, c.db, id)) < 10 {
+		if time.Now().After(deadline) {
+			t.Fatal("no links signed within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.close()
+	db := reopenDB(t, dir)
+	before := signedLinks(t, db, id)
+	db.Close()
+	st0 := dataMsgs(servers)
+	total := 3 * (len(data)/meta.DefaultChunkSize + 1)
+	if len(before) >= total {
+		t.Fatalf("all %d links were signed before the stop; the test proves nothing", len(before))
+	}
+	t.Logf("stopped with %d of %d links signed", len(before), total)
+
+	c = openClient(t, dir, servers, nil)
+	waitUploaded(t, c.engine, id, 3*time.Minute)
+	checkDurable(t, c.engine, id, 3, nil)
+	after := signedLinks(t, c.db, id)
+	st1 := dataMsgs(servers)
+	for lid, l := range before {
+		a, ok := after[lid]
+		if !ok || a.Root != l.Root {
+			t.Errorf("link %s signed before the restart is not signed after it", lid)
+		}
+		if st1[l.Root] != st0[l.Root] {
+			t.Errorf("link %s (root %s) was sent again: %d data messages before the restart, %d after",
+				lid, l.Root, st0[l.Root], st1[l.Root])
+		}
+	}
+	if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+}
+
+// reopenDB opens a stopped client's store for inspection; the caller
+// closes it before the client opens it again.
+func reopenDB(t *testing.T, dir string) *badgerdb.DB {
+	t.Helper()
+	db, err := badgerdb.Open(filepath.Join(dir, "meta"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// A client cut off after sending a replica but before it persisted the
+// fact resends the segment map; the provider answers ECHUNKALREADYSTORED
+// and the link must go straight to asking for its signature, sending no
+// data again (the original node got stuck here).
+func TestAlreadyStoredGoesToSignature(t *testing.T) {
+	servers := startProviders(t, healthy(3)...)
+	dir := t.TempDir()
+	c := openClient(t, dir, servers, nil)
+	data := randomBytes(t, 600<<10)
+	id := putBytes(t, c.engine, data, nil)
+	waitUploaded(t, c.engine, id, time.Minute)
+	c.close()
+
+	// Rewind one chunk to the state a crash would have left: its link at
+	// sending_segment_map without a pledge, the chunk and file uploading.
+	db, err := badgerdb.Open(filepath.Join(dir, "meta"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rewound *meta.Link
+	err = db.Update(context.Background(), func(tx meta.Tx) error {
+		chunks, err := tx.FileChunks(id)
+		if err != nil {
+			return err
+		}
+		links, err := tx.Links(chunks[1])
+		if err != nil {
+			return err
+		}
+		rewound = links[0]
+		rewound.State, rewound.Pledge = meta.LinkSendingSegmentMap, nil
+		ch, err := tx.Chunk(chunks[1])
+		if err != nil {
+			return err
+		}
+		ch.State = meta.ChunkUploading
+		f, err := tx.File(id)
+		if err != nil {
+			return err
+		}
+		f.Pending, f.State = 1, meta.FileUploading
+		for _, do := range []func() error{
+			func() error { return tx.PutLink(rewound) },
+			func() error { return tx.PutChunk(ch) },
+			func() error { return tx.PutFile(f) },
+		} {
+			if err := do(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := dataMsgs(servers)[rewound.Root]
+
+	c = openClient(t, dir, servers, nil)
+	waitUploaded(t, c.engine, id, time.Minute)
+	checkDurable(t, c.engine, id, 3, nil)
+	l := signedLinks(t, c.db, id)[rewound.ID]
+	if l == nil {
+		t.Fatal("the rewound link did not get signed again")
+	}
+	if got := dataMsgs(servers)[rewound.Root]; got != sent {
+		t.Fatalf("data sent again after ECHUNKALREADYSTORED: %d messages, was %d", got, sent)
+	}
+	// Only the rewound link was driven again: no replacement was needed.
+	st, _ := c.engine.Status(context.Background(), id, true)
+	for _, cs := range st.Chunks {
+		if len(cs.Links) != 3 {
+			t.Errorf("chunk %d has %d links, want exactly 3", cs.Index, len(cs.Links))
+		}
+	}
+}

@@ -113,7 +113,13 @@ func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buf
 				return fmt.Errorf("%w: resealed replica differs from its segment map", meta.ErrCorrupt)
 			}
 		}
-		if err := e.sendData(ctx, l, p, (*sealed).b); err != nil {
+		err := e.sendData(ctx, l, p, (*sealed).b)
+		if errors.Is(err, meta.ErrNotFound) && e.rewind(l) {
+			// The provider has no map for this root (it lost it): send the
+			// map again, then what it has not acknowledged.
+			return e.advance(ctx, l, meta.LinkSendingSegmentMap)
+		}
+		if err != nil {
 			return err
 		}
 		return e.advance(ctx, l, meta.LinkDataReceived)
@@ -123,6 +129,14 @@ func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buf
 
 	case meta.LinkAskingForSignature:
 		pl, err := e.net.RequestPledge(ctx, p, l.Root)
+		if errors.Is(err, provider.ErrIncomplete) && e.rewind(l) {
+			// Acknowledged segments did not survive at the provider (a
+			// power cut before its sync): send them all again.
+			for i := range l.Progress {
+				l.Progress[i].Acked = false
+			}
+			return e.advance(ctx, l, meta.LinkSendingSegmentMap)
+		}
 		if err != nil {
 			return fmt.Errorf("signature request: %w", err)
 		}
@@ -197,7 +211,7 @@ func (e *Engine) sendData(ctx context.Context, l *meta.Link, p peer.ID, sealed [
 			return perr
 		}
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, meta.ErrNotFound) {
 				return err
 			}
 			e.log.Debug("send segments", "link", l.ID, "acked", len(acked), "of", len(todo), "err", err)
@@ -238,6 +252,19 @@ func (e *Engine) hasher(l *meta.Link) merkle.Hasher {
 		return func(...[]byte) meta.ID { return meta.ID{} }
 	}
 	return h
+}
+
+// maxRewinds bounds how often one link may go back to its segment map.
+const maxRewinds = 3
+
+// rewind reports whether l may go back to sending its segment map again,
+// counting the times it did.
+func (e *Engine) rewind(l *meta.Link) bool {
+	if l.Rewinds >= maxRewinds {
+		return false
+	}
+	l.Rewinds++
+	return true
 }
 
 func (e *Engine) advance(ctx context.Context, l *meta.Link, s meta.LinkState) error {
