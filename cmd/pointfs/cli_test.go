@@ -146,7 +146,6 @@ func startDevnet(t *testing.T, providers int) (string, *networkFile) {
 	return data, &nf
 }
 
-
 func writeRandom(t *testing.T, n int) (string, []byte) {
 	t.Helper()
 	b := make([]byte, n)
