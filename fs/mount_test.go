@@ -231,9 +231,12 @@ func waitExit(pid int, d time.Duration) {
 // getfattr runs getfattr as a user would and returns the value.
 func getfattr(t testing.TB, name, path string) (string, error) {
 	t.Helper()
-	out, err := exec.Command("getfattr", "--only-values", "-n", name, path).CombinedOutput()
+	cmd := exec.Command("getfattr", "--absolute-names", "--only-values", "-n", name, path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("getfattr -n %s %s: %v: %s", name, path, err, bytes.TrimSpace(out))
+		return "", fmt.Errorf("getfattr -n %s %s: %v: %s", name, path, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return string(out), nil
 }
@@ -301,4 +304,9 @@ func errnoOf(err error) syscall.Errno {
 		return e
 	}
 	return 0
+}
+
+// setfattr runs setfattr as a user would.
+func setfattr(name, value, path string) ([]byte, error) {
+	return exec.Command("setfattr", "-n", name, "-v", value, path).CombinedOutput()
 }
