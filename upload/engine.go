@@ -132,6 +132,8 @@ type Engine struct {
 	kick chan struct{}
 
 	mu        sync.Mutex
+	dirty     []meta.ID // chunks to visit at the next pass, in order
+	dirtySet  map[meta.ID]struct{}
 	running   map[meta.LinkID]peer.ID // links a worker is driving
 	active    map[peer.ID]int         // running links per provider
 	slots     map[peer.ID]chan struct{}
@@ -164,6 +166,7 @@ func New(cfg Config) (*Engine, error) {
 		cache:     cache,
 		seal:      make(chan struct{}, cfg.SealWorkers),
 		kick:      make(chan struct{}, 1),
+		dirtySet:  make(map[meta.ID]struct{}),
 		running:   make(map[meta.LinkID]peer.ID),
 		active:    make(map[peer.ID]int),
 		slots:     make(map[peer.ID]chan struct{}),
@@ -217,15 +220,22 @@ func (e *Engine) Address() common.Address { return e.net.Address() }
 func (e *Engine) loop(ctx context.Context) {
 	t := time.NewTicker(e.cfg.TickInterval)
 	defer t.Stop()
+	full := true
 	for {
-		if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
-			e.log.Warn("tick", "err", err)
+		if full {
+			if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("tick", "err", err)
+			}
+		} else {
+			e.tickDirty(ctx)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-e.kick:
+			full = false
 		case <-t.C:
+			full = true
 		}
 	}
 }

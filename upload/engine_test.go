@@ -297,11 +297,7 @@ func TestDroppedSegmentsAreRetransmitted(t *testing.T) {
 		for _, ch := range chunks {
 			links, _ := tx.Links(ch)
 			for _, l := range links {
-				for _, p := range l.Progress {
-					if p.Tries > 1 {
-						retried++
-					}
-				}
+				retried += l.Retransmits
 			}
 		}
 		return nil

@@ -194,11 +194,15 @@ func (e *Engine) sendData(ctx context.Context, l *meta.Link, p peer.ID, sealed [
 			todo = append(todo, provider.Segment{Index: i, Data: sealed[i*ss : end]})
 		}
 		if len(todo) == 0 {
+			l.Progress = nil // all acknowledged: keep the record small
 			return nil
 		}
 		sentAt := e.cfg.Now().UnixNano()
 		acked, err := e.net.SendSegments(ctx, p, l.Root, todo, e.cfg.AckTimeout)
 		for _, s := range todo {
+			if l.Progress[s.Index].Tries > 0 {
+				l.Retransmits++
+			}
 			l.Progress[s.Index].Tries++
 			l.Progress[s.Index].SentAt = sentAt
 		}

@@ -110,14 +110,15 @@ func (e *Engine) PutPath(ctx context.Context, path string, pol *meta.Policy) (me
 // the network. A new chunk starts uploading at once; a known chunk is shared
 // (content addressing), and only uploads again if pol asks more of it.
 func (e *Engine) register(ctx context.Context, sizes map[meta.ID]int, pol meta.Policy) error {
-	var raised []meta.ID
+	var raised, fresh []meta.ID
 	err := e.store.Update(ctx, func(tx meta.Tx) error {
-		raised = raised[:0]
+		raised, fresh = raised[:0], fresh[:0]
 		for id, n := range sizes {
 			c, err := tx.Chunk(id)
 			switch {
 			case errors.Is(err, meta.ErrNotFound):
 				c = &meta.Chunk{ID: id, Size: n, State: meta.ChunkUploading, Redundancy: pol.Redundancy, Expires: pol.Expires}
+				fresh = append(fresh, id)
 			case err != nil:
 				return err
 			default:
@@ -146,6 +147,7 @@ func (e *Engine) register(ctx context.Context, sizes map[meta.ID]int, pol meta.P
 			return err
 		}
 	}
+	e.markDirty(append(fresh, raised...)...)
 	return nil
 }
 

@@ -162,7 +162,7 @@ func (e *Engine) SetPolicy(ctx context.Context, id meta.ID, pol meta.Policy) err
 		}
 	}
 	e.reads.forgetFile(id)
-	e.Kick()
+	e.markDirty(chunks...)
 	return nil
 }
 

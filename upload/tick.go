@@ -11,11 +11,13 @@ import (
 	"github.com/pointfs/pointfs/meta"
 )
 
-// Tick is one pass of the engine (the seed's chunkUploadingTick): for every
-// chunk in the in-flight index it resumes links no worker drives, and opens
-// new links to other providers until the chunk's live links reach its
+// Tick is one full pass of the engine (the seed's chunkUploadingTick): for
+// every chunk in the in-flight index it resumes links no worker drives, and
+// opens new links to other providers until the chunk's live links reach its
 // redundancy. It reads only the in-flight index, so its cost grows with
-// active work, not with everything stored.
+// active work, not with everything stored. It runs on the timer; between
+// timer ticks, state changes run tickDirty, which visits only the chunks
+// that changed.
 func (e *Engine) Tick(ctx context.Context) error {
 	var ids []meta.ID
 	err := e.store.View(ctx, func(tx meta.Tx) error {
@@ -24,38 +26,126 @@ func (e *Engine) Tick(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read in-flight index: %w", err)
 	}
+	e.takeDirty() // a full pass covers them
+	e.requeue(e.tickChunks(ctx, ids))
+	return nil
+}
+
+// tickDirty visits the chunks marked since the last pass.
+func (e *Engine) tickDirty(ctx context.Context) {
+	e.requeue(e.tickChunks(ctx, e.takeDirty()))
+}
+
+// tickChunks visits ids in order and returns those it could not serve
+// because every provider was busy: they wait for a slot to free.
+func (e *Engine) tickChunks(ctx context.Context, ids []meta.ID) []meta.ID {
 	if len(ids) == 0 {
 		return nil
 	}
 	e.ensureProviders(ctx)
-	for _, id := range ids {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	for i, id := range ids {
+		if ctx.Err() != nil || !e.anySlot() {
+			return ids[i:]
 		}
-		if err := e.tickChunk(ctx, id); err != nil {
+		blocked, err := e.tickChunk(ctx, id)
+		if err != nil {
 			e.log.Warn("tick chunk", "chunk", id, "err", err)
+		}
+		if blocked {
+			return ids[i:]
 		}
 	}
 	return nil
 }
 
-func (e *Engine) tickChunk(ctx context.Context, id meta.ID) error {
+// markDirty queues chunks for the next pass and asks for it.
+func (e *Engine) markDirty(ids ...meta.ID) {
+	if len(ids) == 0 {
+		return
+	}
+	e.mu.Lock()
+	for _, id := range ids {
+		if _, ok := e.dirtySet[id]; !ok {
+			e.dirtySet[id] = struct{}{}
+			e.dirty = append(e.dirty, id)
+		}
+	}
+	e.mu.Unlock()
+	e.Kick()
+}
+
+// requeue puts chunks that found every provider busy back at the head of
+// the queue, without asking for a pass: the next link to finish frees a
+// slot and asks for one.
+func (e *Engine) requeue(ids []meta.ID) {
+	if len(ids) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	head := make([]meta.ID, 0, len(ids)+len(e.dirty))
+	for _, id := range ids {
+		if _, ok := e.dirtySet[id]; !ok {
+			e.dirtySet[id] = struct{}{}
+			head = append(head, id)
+		}
+	}
+	e.dirty = append(head, e.dirty...)
+}
+
+// anySlot reports whether some known provider could take another link.
+func (e *Engine) anySlot() bool {
+	e.providers.mu.Lock()
+	peers := make([]peer.ID, 0, len(e.providers.offers))
+	for p := range e.providers.offers {
+		peers = append(peers, p)
+	}
+	e.providers.mu.Unlock()
+	if len(peers) == 0 {
+		return true // let tickChunk find out and say so
+	}
+	window := 2 * e.cfg.InFlightPerProvider
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range peers {
+		if e.active[p] < window {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) takeDirty() []meta.ID {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := e.dirty
+	e.dirty = nil
+	clear(e.dirtySet)
+	return ids
+}
+
+// tickChunk serves one chunk; blocked means it still lacks links and no
+// provider had a free slot.
+func (e *Engine) tickChunk(ctx context.Context, id meta.ID) (blocked bool, err error) {
 	var (
 		c     *meta.Chunk
 		links []*meta.Link
 	)
-	err := e.store.View(ctx, func(tx meta.Tx) (err error) {
+	err = e.store.View(ctx, func(tx meta.Tx) (err error) {
 		if c, err = tx.Chunk(id); err != nil {
 			return err
 		}
 		links, err = tx.Links(id)
 		return err
 	})
+	if errors.Is(err, meta.ErrNotFound) {
+		return false, nil
+	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if c.State != meta.ChunkUploading {
-		return nil
+		return false, nil
 	}
 	now := e.cfg.Now()
 	live, durable := 0, 0
@@ -82,20 +172,23 @@ func (e *Engine) tickChunk(ctx context.Context, id meta.ID) error {
 	if durable >= c.Redundancy {
 		// Every link it needs is signed (for instance links signed just
 		// before a restart): settle the chunk's state.
-		return e.reconsider(ctx, id)
+		return false, e.reconsider(ctx, id)
 	}
 	for need := c.Redundancy - live; need > 0; need-- {
 		l, p, err := e.newLink(ctx, c, holders, failed)
-		if errors.Is(err, errNoSlot) || errors.Is(err, meta.ErrNoProviders) {
-			return nil // nobody free now; a later tick tries again
+		if errors.Is(err, errNoSlot) {
+			return true, nil // wait for a slot
+		}
+		if errors.Is(err, meta.ErrNoProviders) {
+			return false, nil // the timer's pass tries again
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		holders[p] = true
 		e.startLink(l, p)
 	}
-	return nil
+	return false, nil
 }
 
 var errNoSlot = errors.New("every provider is busy")
@@ -147,12 +240,13 @@ func (e *Engine) startLink(l *meta.Link, p peer.ID) {
 		delete(e.running, l.ID)
 		e.active[p]--
 		e.mu.Unlock()
-		if final {
+		if final && l.State == meta.LinkSigned {
 			if err := e.reconsider(e.ctx, l.Chunk); err != nil && e.ctx.Err() == nil {
 				e.log.Warn("reconsider", "chunk", l.Chunk, "err", err)
 			}
 		}
-		e.Kick()
+		// The chunk may need a replacement link, and a slot is free.
+		e.markDirty(l.Chunk)
 	}()
 }
 

@@ -41,6 +41,7 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 		return nil, err
 	}
 	n := &node{Data: data, Log: log}
+	startDebug(log)
 	ok := false
 	defer func() {
 		if !ok {
