@@ -30,6 +30,8 @@ type Faults struct {
 	// DropSegmentsOnce ignores (no ack, not stored) the first receipt of
 	// every segment whose index%4 == 1.
 	DropSegmentsOnce bool
+	// GarbageAudits answers every audit challenge with random bytes.
+	GarbageAudits bool
 }
 
 // Config configures a provider.

@@ -138,6 +138,18 @@ func (c *conn) dispatch(m wire.Msg) (wire.Msg, error) {
 		return c.s.signatureRequest(c.client, m.Root), nil
 	case *wire.GetChunk:
 		return c.s.getChunk(m)
+	case *wire.Challenge:
+		return c.s.challenge(m), nil
+	case *wire.Renew:
+		if c.clientErr != nil {
+			return wire.Errorf(wire.CodeDeclined, "%v", c.clientErr), nil
+		}
+		return c.s.renew(c.client, m), nil
+	case *wire.Release:
+		if c.clientErr != nil {
+			return wire.Errorf(wire.CodeDeclined, "%v", c.clientErr), nil
+		}
+		return c.s.release(c.client, m.Root), nil
 	}
 	return nil, fmt.Errorf("%w: %v is not a request", wire.ErrMalformed, m.Type())
 }

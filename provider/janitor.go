@@ -70,14 +70,18 @@ func (s *Server) sweep(now time.Time) {
 
 // drop deletes a replica that expired or stalled, unless segments arrived
 // for it lately.
-func (s *Server) drop(root meta.ID, now time.Time) {
+func (s *Server) drop(root meta.ID, now time.Time) { s.dropReplica(root, now, false) }
+
+// dropReplica deletes a replica; unless force, not one that received
+// segments lately.
+func (s *Server) dropReplica(root meta.ID, now time.Time, force bool) {
 	s.mu.Lock()
 	u := s.uploads[root]
 	s.mu.Unlock()
 	if u != nil {
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		if u.err == nil && u.touched.After(now.Add(-s.t.partial)) {
+		if !force && u.err == nil && u.touched.After(now.Add(-s.t.partial)) {
 			return
 		}
 		u.err = meta.ErrNotFound

@@ -46,6 +46,14 @@ func New(t Type) (Msg, error) {
 		return new(ChunkData), nil
 	case TypeOk:
 		return new(Ok), nil
+	case TypeChallenge:
+		return new(Challenge), nil
+	case TypeChallengeReply:
+		return new(ChallengeReply), nil
+	case TypeRenew:
+		return new(Renew), nil
+	case TypeRelease:
+		return new(Release), nil
 	}
 	return nil, fmt.Errorf("%w: %v", ErrUnknownType, t)
 }

@@ -51,10 +51,10 @@ const (
 
 	TypeMicropayment    Type = 13 // reserved: SEND_MICROPAYMENT_FOR_CHUNK
 	TypeMicropaymentAck Type = 14 // reserved
-	TypeChallenge       Type = 15 // reserved: audit challenge
-	TypeChallengeReply  Type = 16 // reserved
-	TypeRenew           Type = 17 // reserved
-	TypeRelease         Type = 18 // reserved
+	TypeChallenge       Type = 15 // CHALLENGE: an audit
+	TypeChallengeReply  Type = 16
+	TypeRenew           Type = 17 // RENEW: extend a pledge
+	TypeRelease         Type = 18 // RELEASE: drop a replica
 )
 
 var typeNames = map[Type]string{

@@ -53,6 +53,10 @@ func samples() []Msg {
 		&GetChunk{Root: id(12), First: 2, Count: 14},
 		&ChunkData{Root: id(13), First: 2, Segments: [][]byte{[]byte("a"), {}, bytes.Repeat([]byte{1}, 1000)}},
 		&Ok{},
+		&Challenge{Root: id(14), Index: 7, Nonce: id(15)},
+		&ChallengeReply{Root: id(16), Index: 7, Nonce: id(17), Segment: []byte("seg"), Proof: []meta.ID{id(18), id(19)}},
+		&Renew{Root: id(20), Expires: 1_900_000_000},
+		&Release{Root: id(21)},
 	}
 }
 
@@ -77,6 +81,13 @@ func normalize(m Msg) Msg {
 	case *Data:
 		if len(v.Bytes) == 0 {
 			v.Bytes = nil
+		}
+	case *ChallengeReply:
+		if len(v.Segment) == 0 {
+			v.Segment = nil
+		}
+		if len(v.Proof) == 0 {
+			v.Proof = nil
 		}
 	}
 	return m
@@ -196,7 +207,8 @@ func TestBadFrames(t *testing.T) {
 		{"bad version", frame(cat([]byte{2, byte(TypeData)}, good)), ErrVersion},
 		{"version zero", frame(cat([]byte{0, byte(TypeOk)})), ErrVersion},
 		{"unknown type", frame([]byte{Version, 200}), ErrUnknownType},
-		{"reserved type", frame([]byte{Version, byte(TypeChallenge)}), ErrUnknownType},
+		{"reserved type", frame([]byte{Version, 19}), ErrUnknownType},
+		{"challenge without root", frame([]byte{Version, byte(TypeChallenge)}), ErrMalformed},
 		{"type zero", frame([]byte{Version, 0}), ErrUnknownType},
 		{"bad tag", frame([]byte{Version, byte(TypeOk), 0x80}), ErrMalformed},
 		{"field zero", frame([]byte{Version, byte(TypeOk), 0x00, 0x00}), ErrMalformed},
