@@ -202,6 +202,7 @@ type Chunk struct {
 	Redundancy int        `json:"redundancy"` // highest any referencing file asks
 	Expires    time.Time  `json:"expires"`    // latest any referencing file asks
 	Refs       int        `json:"refs"`       // files referencing it
+	Autorenew  bool       `json:"autorenew"`  // some referencing file asks to renew
 }
 
 // SegmentProgress is the client's bookkeeping of one segment being sent.
@@ -250,6 +251,21 @@ type Link struct {
 	Pledge  *Pledge   `json:"pledge,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+
+	// NextAudit is when the link is next challenged (signed links only);
+	// LastAudit is the outcome of the latest challenge.
+	NextAudit    time.Time `json:"next_audit,omitempty"`
+	LastAudit    *Audit    `json:"last_audit,omitempty"`
+	AuditsPassed int       `json:"audits_passed,omitempty"`
+	Renewals     int       `json:"renewals,omitempty"`
+}
+
+// Audit is the outcome of one challenge of a link.
+type Audit struct {
+	At      time.Time `json:"at"`
+	Segment int       `json:"segment"`
+	OK      bool      `json:"ok"`
+	Error   string    `json:"error,omitempty"`
 }
 
 // Live reports whether the link counts, or may yet count, toward its

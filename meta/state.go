@@ -14,9 +14,10 @@ const (
 	FileUploading
 	FileUploaded
 	FileFailed
+	FileExpired // its pledges lapsed and it does not renew them
 )
 
-var fileStateNames = [...]string{"created", "uploading", "uploaded", "failed"}
+var fileStateNames = [...]string{"created", "uploading", "uploaded", "failed", "expired"}
 
 func (s FileState) String() string { return stateName(fileStateNames[:], int(s)) }
 
@@ -38,9 +39,10 @@ const (
 	ChunkCreated ChunkState = iota
 	ChunkUploading
 	ChunkUploaded
+	ChunkExpired // its links lapsed at the end of its files' policy
 )
 
-var chunkStateNames = [...]string{"created", "uploading", "uploaded"}
+var chunkStateNames = [...]string{"created", "uploading", "uploaded", "expired"}
 
 func (s ChunkState) String() string { return stateName(chunkStateNames[:], int(s)) }
 

@@ -49,8 +49,16 @@ type Tx interface {
 	Link(chunk ID, id LinkID) (*Link, error)
 	// Links returns the links of a chunk, failed ones included.
 	Links(chunk ID) ([]*Link, error)
+	// PutLink stores l and keeps two due-time indexes of signed links in
+	// step: by NextAudit and by Expires.
 	PutLink(l *Link) error
 	DeleteLink(chunk ID, id LinkID) error
+	// AuditsDue and Expiring call fn, earliest first, for signed links whose
+	// NextAudit (resp. Expires) is at or before t, at most limit of them.
+	// They read the due-time indexes, not every link: a round's cost is the
+	// number of links due. Entries may be stale (fn re-reads the link).
+	AuditsDue(t time.Time, limit int, fn func(chunk ID, link LinkID) error) error
+	Expiring(t time.Time, limit int, fn func(chunk ID, link LinkID) error) error
 
 	Node(ino Inode) (*Node, error)
 	PutNode(n *Node) error

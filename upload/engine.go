@@ -36,6 +36,9 @@ type Network interface {
 	SendSegments(ctx context.Context, p peer.ID, root meta.ID, segs []provider.Segment, ackTimeout time.Duration) ([]int, error)
 	RequestPledge(ctx context.Context, p peer.ID, root meta.ID) (*meta.Pledge, error)
 	GetSegments(ctx context.Context, p peer.ID, root meta.ID, first, count int) ([][]byte, error)
+	Challenge(ctx context.Context, p peer.ID, root meta.ID, index int, nonce [32]byte) (*provider.Proof, error)
+	Renew(ctx context.Context, p peer.ID, root meta.ID, expires int64) (*meta.Pledge, error)
+	Release(ctx context.Context, p peer.ID, root meta.ID) error
 }
 
 // Config wires an Engine. Zero values take the defaults noted.
@@ -63,6 +66,12 @@ type Config struct {
 	MaxSegmentTries     int           // sends of one segment before the link fails; default 5
 	TickInterval        time.Duration // default 1s
 	DiscoverInterval    time.Duration // default 30s
+
+	AuditInterval time.Duration // how often each signed link is challenged; default 1h
+	AuditTimeout  time.Duration // a later answer is a failed audit; default 30s
+	AuditBatch    int           // links audited (or renewed) per round at most; default 256
+	RenewBefore   time.Duration // renew pledges this long before they end; default min(24h, Expiry/4)
+	KeepInterval  time.Duration // how often audit and renewal rounds run; default 1m
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -101,6 +110,19 @@ func (c *Config) fill() error {
 	if c.Autorenew == nil {
 		t := true
 		c.Autorenew = &t
+	}
+	def(&c.AuditBatch, 256)
+	if c.AuditInterval <= 0 {
+		c.AuditInterval = time.Hour
+	}
+	if c.AuditTimeout <= 0 {
+		c.AuditTimeout = 30 * time.Second
+	}
+	if c.RenewBefore <= 0 {
+		c.RenewBefore = min(24*time.Hour, c.Expiry/4)
+	}
+	if c.KeepInterval <= 0 {
+		c.KeepInterval = time.Minute
 	}
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 10 * time.Second
@@ -187,10 +209,14 @@ func (e *Engine) Start() {
 		return
 	}
 	e.started = true
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go func() {
 		defer e.wg.Done()
 		e.loop(e.ctx)
+	}()
+	go func() {
+		defer e.wg.Done()
+		e.keepLoop(e.ctx)
 	}()
 	e.Kick()
 }

@@ -31,6 +31,9 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// providerDirs remembers each test provider's data dir.
+var providerDirs = map[*provider.Server]string{}
+
 // startProviders starts len(faults) providers bootstrapped to the first.
 func startProviders(t *testing.T, faults ...provider.Faults) []*provider.Server {
 	t.Helper()
@@ -51,6 +54,7 @@ func startProviders(t *testing.T, faults ...provider.Faults) []*provider.Server 
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
+		providerDirs[s] = dir
 		if i == 0 {
 			boot = []peer.AddrInfo{s.AddrInfo()}
 		}

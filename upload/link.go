@@ -144,6 +144,7 @@ func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buf
 			return err
 		}
 		l.Pledge = pl
+		l.NextAudit = e.firstAudit(e.cfg.Now())
 		return e.advance(ctx, l, meta.LinkSigned)
 	}
 	return fmt.Errorf("%w: link in state %s", meta.ErrInvalid, l.State)

@@ -117,13 +117,20 @@ func (e *Engine) register(ctx context.Context, sizes map[meta.ID]int, pol meta.P
 			c, err := tx.Chunk(id)
 			switch {
 			case errors.Is(err, meta.ErrNotFound):
-				c = &meta.Chunk{ID: id, Size: n, State: meta.ChunkUploading, Redundancy: pol.Redundancy, Expires: pol.Expires}
+				c = &meta.Chunk{ID: id, Size: n, State: meta.ChunkUploading, Redundancy: pol.Redundancy,
+					Expires: pol.Expires, Autorenew: pol.Autorenew}
 				fresh = append(fresh, id)
 			case err != nil:
 				return err
 			default:
-				if pol.Redundancy <= c.Redundancy && !pol.Expires.After(c.Expires) {
+				if pol.Redundancy <= c.Redundancy && !pol.Expires.After(c.Expires) && (c.Autorenew || !pol.Autorenew) {
 					continue
+				}
+				c.Autorenew = c.Autorenew || pol.Autorenew
+				if c.State == meta.ChunkCreated || c.State == meta.ChunkExpired {
+					// Released or lapsed before, wanted again now.
+					c.State = meta.ChunkUploading
+					raised = append(raised, id)
 				}
 				if pol.Redundancy > c.Redundancy {
 					c.Redundancy = pol.Redundancy

@@ -126,8 +126,8 @@ func (e *Engine) Files(ctx context.Context) ([]*meta.File, error) {
 
 // SetPolicy changes file id's policy. Chunks get the highest redundancy and
 // latest expiry any file using them asks; a chunk that now lacks links goes
-// back to uploading and the tick adds links. Links beyond a lowered
-// redundancy stay until they expire.
+// back to uploading and the tick adds links; links beyond a lowered
+// redundancy are released (RELEASE).
 func (e *Engine) SetPolicy(ctx context.Context, id meta.ID, pol meta.Policy) error {
 	if pol.Redundancy < 1 {
 		return fmt.Errorf("%w: redundancy %d", meta.ErrInvalid, pol.Redundancy)
@@ -160,6 +160,9 @@ func (e *Engine) SetPolicy(ctx context.Context, id meta.ID, pol meta.Policy) err
 		if err := e.reconsider(ctx, c); err != nil {
 			return err
 		}
+		if err := e.trim(ctx, c); err != nil {
+			return err
+		}
 	}
 	e.reads.forgetFile(id)
 	e.markDirty(chunks...)
@@ -178,7 +181,7 @@ func (e *Engine) settleChunkPolicy(ctx context.Context, id meta.ID) error {
 		if err != nil {
 			return err
 		}
-		red, exp := 0, c.Expires
+		red, exp, renew := 0, c.Expires, false
 		for _, fid := range files {
 			f, err := tx.File(fid)
 			if errors.Is(err, meta.ErrNotFound) {
@@ -188,6 +191,7 @@ func (e *Engine) settleChunkPolicy(ctx context.Context, id meta.ID) error {
 				return err
 			}
 			red = max(red, f.Policy.Redundancy)
+			renew = renew || f.Policy.Autorenew
 			if f.Policy.Expires.After(exp) {
 				exp = f.Policy.Expires
 			}
@@ -195,7 +199,7 @@ func (e *Engine) settleChunkPolicy(ctx context.Context, id meta.ID) error {
 		if red == 0 {
 			return nil
 		}
-		c.Redundancy, c.Expires = red, exp
+		c.Redundancy, c.Expires, c.Autorenew = red, exp, renew
 		return tx.PutChunk(c)
 	})
 }
@@ -203,8 +207,9 @@ func (e *Engine) settleChunkPolicy(ctx context.Context, id meta.ID) error {
 // Release drops one reference to file id (a tree node that stopped pointing
 // at it, or a deleted put). When none is left the file goes: its chunks lose
 // a reference, and a chunk no file uses any more stops uploading. Signed
-// links are left to expire (no file renews them). Cached plaintext stays for
-// the cache's eviction to take: a put of the same content may be reusing it.
+// links of a chunk no file uses are released (RELEASE). Cached plaintext
+// stays for the cache's eviction to take: a put of the same content may be
+// reusing it.
 func (e *Engine) Release(ctx context.Context, id meta.ID) error {
 	var chunks []meta.ID
 	last := false
@@ -228,7 +233,9 @@ func (e *Engine) Release(ctx context.Context, id meta.ID) error {
 	if err != nil || !last {
 		return err
 	}
+	var orphans []meta.ID
 	err = e.store.Update(ctx, func(tx meta.Tx) error {
+		orphans = orphans[:0]
 		for _, cid := range chunks {
 			c, err := tx.Chunk(cid)
 			if err != nil {
@@ -237,9 +244,8 @@ func (e *Engine) Release(ctx context.Context, id meta.ID) error {
 			c.Refs--
 			if c.Refs <= 0 {
 				c.Refs = 0
-				if c.State == meta.ChunkUploading {
-					c.State = meta.ChunkCreated
-				}
+				c.State = meta.ChunkCreated
+				orphans = append(orphans, cid)
 			}
 			if err := tx.PutChunk(c); err != nil {
 				return err
@@ -252,6 +258,11 @@ func (e *Engine) Release(ctx context.Context, id meta.ID) error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, c := range orphans {
+		if err := e.trim(ctx, c); err != nil {
+			return err
+		}
 	}
 	e.reads.forgetFile(id)
 	e.notifyChanged()

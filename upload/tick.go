@@ -272,9 +272,16 @@ func (e *Engine) reconsider(ctx context.Context, id meta.ID) error {
 				durable++
 			}
 		}
-		want := meta.ChunkUploading
-		if durable >= c.Redundancy {
+		var want meta.ChunkState
+		switch {
+		case c.Refs == 0 && c.State == meta.ChunkCreated:
+			return nil // released: no file wants it any more
+		case durable >= c.Redundancy:
 			want = meta.ChunkUploaded
+		case !c.Autorenew && !c.Expires.After(now):
+			want = meta.ChunkExpired // its policy ended: nothing to repair
+		default:
+			want = meta.ChunkUploading
 		}
 		if want == c.State {
 			return nil
@@ -303,6 +310,9 @@ func (e *Engine) reconsider(ctx context.Context, id meta.ID) error {
 				f.Pending++
 			}
 			f.State = fileState(f.Pending)
+			if want == meta.ChunkExpired {
+				f.State = meta.FileExpired
+			}
 			if err := tx.PutFile(f); err != nil {
 				return err
 			}

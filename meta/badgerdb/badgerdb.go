@@ -9,6 +9,8 @@
 //	u id32            → ""   chunks in ChunkUploading: the in-flight index
 //	r chunk32 file32  → ""   chunk used by file
 //	l chunk32 link16  → Link (JSON)
+//	a t8 chunk32 link16 → ""   signed links by next audit (unix ns)
+//	e t8 chunk32 link16 → ""   signed links by expiry (unix ns)
 //	n ino8            → Node (JSON)
 //	d parent8 name    → ino8
 //	k name            → small named values
@@ -40,6 +42,8 @@ const (
 	pUpload = 'u'
 	pRef    = 'r'
 	pLink   = 'l'
+	pAudit  = 'a'
+	pExpiry = 'e'
 	pNode   = 'n'
 	pDirent = 'd'
 	pKV     = 'k'
@@ -317,10 +321,94 @@ func (t *tx) Links(chunk meta.ID) ([]*meta.Link, error) {
 	return out, err
 }
 
-func (t *tx) PutLink(l *meta.Link) error { return t.putJSON(key(pLink, l.Chunk[:], l.ID[:]), l) }
+func (t *tx) PutLink(l *meta.Link) error {
+	// Only signed links are indexed, and only a link becoming or leaving
+	// signed changes the index: links on their way there (most writes)
+	// skip reading the old record.
+	if l.State == meta.LinkSigned || l.State == meta.LinkFailed {
+		if err := t.unindexLink(l.Chunk, l.ID); err != nil {
+			return err
+		}
+	}
+	if l.State == meta.LinkSigned {
+		if err := t.txn.Set(dueKey(pExpiry, l.Expires, l.Chunk, l.ID), nil); err != nil {
+			return err
+		}
+		if !l.NextAudit.IsZero() {
+			if err := t.txn.Set(dueKey(pAudit, l.NextAudit, l.Chunk, l.ID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return t.putJSON(key(pLink, l.Chunk[:], l.ID[:]), l)
+}
+
+// unindexLink removes the due-time entries of the stored version of a link.
+func (t *tx) unindexLink(chunk meta.ID, id meta.LinkID) error {
+	old, err := t.Link(chunk, id)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if old.State != meta.LinkSigned {
+		return nil
+	}
+	if err := t.del(dueKey(pExpiry, old.Expires, chunk, id)); err != nil {
+		return err
+	}
+	if !old.NextAudit.IsZero() {
+		return t.del(dueKey(pAudit, old.NextAudit, chunk, id))
+	}
+	return nil
+}
 
 func (t *tx) DeleteLink(chunk meta.ID, id meta.LinkID) error {
+	if err := t.unindexLink(chunk, id); err != nil {
+		return err
+	}
 	return t.del(key(pLink, chunk[:], id[:]))
+}
+
+func dueKey(prefix byte, at time.Time, chunk meta.ID, id meta.LinkID) []byte {
+	var ts [8]byte
+	n := at.UnixNano()
+	if n < 0 {
+		n = 0
+	}
+	binary.BigEndian.PutUint64(ts[:], uint64(n))
+	return key(prefix, ts[:], chunk[:], id[:])
+}
+
+func (t *tx) AuditsDue(at time.Time, limit int, fn func(meta.ID, meta.LinkID) error) error {
+	return t.due(pAudit, at, limit, fn)
+}
+
+func (t *tx) Expiring(at time.Time, limit int, fn func(meta.ID, meta.LinkID) error) error {
+	return t.due(pExpiry, at, limit, fn)
+}
+
+var errEnough = errors.New("enough")
+
+func (t *tx) due(prefix byte, at time.Time, limit int, fn func(meta.ID, meta.LinkID) error) error {
+	end := uint64(max(at.UnixNano(), 0))
+	n := 0
+	err := t.scan([]byte{prefix}, false, func(k, _ []byte) error {
+		if len(k) != 8+32+16 || binary.BigEndian.Uint64(k[:8]) > end || n >= limit {
+			return errEnough
+		}
+		n++
+		var c meta.ID
+		var l meta.LinkID
+		copy(c[:], k[8:40])
+		copy(l[:], k[40:])
+		return fn(c, l)
+	})
+	if errors.Is(err, errEnough) {
+		return nil
+	}
+	return err
 }
 
 func (t *tx) Node(ino meta.Inode) (*meta.Node, error) {

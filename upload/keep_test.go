@@ -1,0 +1,258 @@
+package upload_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/provider"
+	"github.com/pointfs/pointfs/upload"
+)
+
+// clock is an injectable clock: tests move time forward by days without
+// sleeping.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+const auditPeriod = time.Hour
+
+func keepConfig(clk *clock) func(*upload.Config) {
+	return func(cfg *upload.Config) {
+		cfg.Now = clk.Now
+		cfg.AuditInterval = auditPeriod
+		cfg.AuditTimeout = 3 * time.Second
+		cfg.KeepInterval = time.Hour // rounds run when the test says
+		cfg.Expiry = 4 * 24 * time.Hour
+		cfg.RenewBefore = 24 * time.Hour
+	}
+}
+
+// auditAll advances the clock by one audit period and runs audit rounds
+// until nothing is due: every signed link has been challenged once.
+func auditAll(t *testing.T, e *upload.Engine, clk *clock) (audited, failed int) {
+	t.Helper()
+	clk.Advance(auditPeriod + auditPeriod/4)
+	for {
+		a, f, err := e.AuditRound(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a == 0 {
+			return audited, failed
+		}
+		audited += a
+		failed += f
+	}
+}
+
+var rootName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// loseEverything deletes every stored replica of a provider behind its
+// back, leaving its index (and its pledges) as they were.
+func loseEverything(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() && rootName.MatchString(info.Name()) {
+			n++
+			return os.Remove(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestAuditsDetectBadProvidersAndRepair(t *testing.T) {
+	for _, bad := range []string{"deletes its data", "answers garbage", "goes offline"} {
+		t.Run(bad, func(t *testing.T) {
+			faults := healthy(4)
+			if bad == "answers garbage" {
+				faults[1].GarbageAudits = true
+			}
+			dirs := make([]string, 4)
+			servers := startProvidersIn(t, dirs, faults...)
+			clk := newClock()
+			c := openClient(t, t.TempDir(), servers, keepConfig(clk))
+			data := randomBytes(t, 2<<20)
+			id := putBytes(t, c.engine, data, nil)
+			waitUploaded(t, c.engine, id, time.Minute)
+			victim := servers[1].ID().String()
+
+			switch bad {
+			case "deletes its data":
+				if loseEverything(t, dirs[1]) == 0 {
+					t.Fatal("the provider held no replica: the test proves nothing")
+				}
+			case "goes offline":
+				servers[1].Close()
+			}
+
+			before := clk.Now()
+			audited, failed := auditAll(t, c.engine, clk)
+			if failed == 0 || audited == 0 {
+				t.Fatalf("audited %d links, %d failed: the bad provider was not caught", audited, failed)
+			}
+			// Every link at the bad provider failed its audit within the period.
+			st, err := c.engine.Status(context.Background(), id, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cs := range st.Chunks {
+				for _, l := range cs.Links {
+					if l.Provider == victim && l.Pledge != nil && l.State != meta.LinkFailed {
+						t.Errorf("chunk %d: link at the bad provider is %s after an audit period", cs.Index, l.State)
+					}
+					if l.Provider == victim && l.State == meta.LinkFailed && !strings.HasPrefix(l.Error, "audit") {
+						t.Errorf("chunk %d: link failed for %q, want an audit failure", cs.Index, l.Error)
+					}
+					old := !l.Created.After(before) // not a repair made during the round
+					if old && l.Provider != victim && l.State == meta.LinkSigned && (l.LastAudit == nil || !l.LastAudit.OK) {
+						t.Errorf("chunk %d: healthy link at %s has audit %+v", cs.Index, l.Provider, l.LastAudit)
+					}
+				}
+			}
+			// Repair brings the file back to full redundancy elsewhere, intact.
+			waitUploaded(t, c.engine, id, time.Minute)
+			checkDurable(t, c.engine, id, 3, map[string]bool{victim: true})
+			if err := os.RemoveAll(filepath.Join(c.dir, "cache")); err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
+				t.Fatal("content differs after repair")
+			}
+			// The next period finds nothing wrong.
+			if _, failed := auditAll(t, c.engine, clk); failed != 0 {
+				t.Fatalf("%d audits failed after the repair", failed)
+			}
+		})
+	}
+}
+
+func TestExpiryWithAndWithoutAutorenew(t *testing.T) {
+	servers := startProviders(t, healthy(3)...)
+	clk := newClock()
+	c := openClient(t, t.TempDir(), servers, keepConfig(clk))
+	ctx := context.Background()
+
+	keep := c.engine.DefaultPolicy()
+	lapse := keep
+	lapse.Autorenew = false
+	kept := putBytes(t, c.engine, randomBytes(t, 300<<10), &keep)
+	lapsing := putBytes(t, c.engine, randomBytes(t, 300<<10), &lapse)
+	waitUploaded(t, c.engine, kept, time.Minute)
+	waitUploaded(t, c.engine, lapsing, time.Minute)
+	firstEnd := keep.Expires
+
+	// A day before the end: the autorenewed file's links are renewed.
+	clk.Advance(4*24*time.Hour - 20*time.Hour)
+	renewed, lapsed, err := c.engine.RenewRound(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renewed == 0 || lapsed != 0 {
+		t.Fatalf("renewed %d, lapsed %d", renewed, lapsed)
+	}
+	// Past the end: the other file's pledges lapse, visibly.
+	clk.Advance(21 * time.Hour)
+	if _, lapsed, err = c.engine.RenewRound(ctx); err != nil || lapsed == 0 {
+		t.Fatalf("lapsed %d, %v", lapsed, err)
+	}
+	st, _ := c.engine.Status(ctx, lapsing, false)
+	if st.File.State != meta.FileExpired {
+		t.Fatalf("file without autorenew is %s after its end, want expired", st.File.State)
+	}
+	st, _ = c.engine.Status(ctx, kept, true)
+	if st.File.State != meta.FileUploaded || !st.File.Policy.Expires.After(firstEnd) {
+		t.Fatalf("autorenewed file: %s, expires %v (first end %v)", st.File.State, st.File.Policy.Expires, firstEnd)
+	}
+	for _, cs := range st.Chunks {
+		for _, l := range cs.Links {
+			if l.State != meta.LinkSigned {
+				continue
+			}
+			if l.Renewals == 0 || !l.Expires.After(clk.Now()) || provider.VerifyPledge(l.Pledge, l.Address) != nil ||
+				l.Pledge.Expires != l.Expires.Unix() {
+				t.Errorf("chunk %d link at %s: renewals %d, expires %v, pledge %+v", cs.Index, l.Provider, l.Renewals, l.Expires, l.Pledge)
+			}
+		}
+	}
+}
+
+func TestRedundancyRaisedAndLowered(t *testing.T) {
+	servers := startProviders(t, healthy(5)...)
+	c := openClient(t, t.TempDir(), servers, nil)
+	ctx := context.Background()
+	id := putBytes(t, c.engine, randomBytes(t, 700<<10), nil)
+	waitUploaded(t, c.engine, id, time.Minute)
+
+	pol := c.engine.DefaultPolicy()
+	pol.Redundancy = 5
+	if err := c.engine.SetPolicy(ctx, id, pol); err != nil {
+		t.Fatal(err)
+	}
+	waitUploaded(t, c.engine, id, time.Minute)
+	checkDurable(t, c.engine, id, 5, nil)
+
+	stored := func() (n int) {
+		for _, s := range servers {
+			n += s.Stats().Stored
+		}
+		return n
+	}
+	before := stored()
+	pol.Redundancy = 2
+	if err := c.engine.SetPolicy(ctx, id, pol); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := c.engine.Status(ctx, id, true)
+	for _, cs := range st.Chunks {
+		if cs.Durable != 2 {
+			t.Errorf("chunk %d: %d durable links after lowering to 2", cs.Index, cs.Durable)
+		}
+	}
+	// The providers were told: they dropped the surplus replicas.
+	want := before - 3*len(st.Chunks)
+	deadline := time.Now().Add(30 * time.Second)
+	for stored() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("providers hold %d replicas, want %d after releasing", stored(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startProvidersIn is startProviders that also reports each one's data dir.
+func startProvidersIn(t *testing.T, dirs []string, faults ...provider.Faults) []*provider.Server {
+	t.Helper()
+	servers := startProviders(t, faults...)
+	for i, s := range servers {
+		dirs[i] = providerDirs[s]
+	}
+	return servers
+}
