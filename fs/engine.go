@@ -43,5 +43,6 @@ type ChunkStatus struct {
 	State      meta.ChunkState `json:"state"`
 	Redundancy int             `json:"redundancy"`
 	Durable    int             `json:"durable"`
+	Repairing  bool            `json:"repairing,omitempty"`
 	Links      []*meta.Link    `json:"links"`
 }

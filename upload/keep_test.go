@@ -123,6 +123,9 @@ func TestAuditsDetectBadProvidersAndRepair(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if st.File.State == meta.FileUploading && st.Repairing == 0 {
+				t.Error("the file is uploading again but its status shows no repair")
+			}
 			for _, cs := range st.Chunks {
 				for _, l := range cs.Links {
 					if l.Provider == victim && l.Pledge != nil && l.State != meta.LinkFailed {

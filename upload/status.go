@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pointfs/pointfs/meta"
 )
@@ -13,9 +14,12 @@ type FileStatus struct {
 	File *meta.File `json:"file"`
 	// Uploaded counts distinct chunks that are durable (signed, unexpired
 	// links at the file's redundancy); Total counts all distinct chunks.
-	Uploaded int           `json:"uploaded"`
-	Total    int           `json:"total"`
-	Chunks   []ChunkStatus `json:"chunks,omitempty"`
+	Uploaded int `json:"uploaded"`
+	Total    int `json:"total"`
+	// Repairing counts chunks (with detail only) that lost a signed link
+	// (a failed audit, a lapse) and are getting a new one.
+	Repairing int           `json:"repairing,omitempty"`
+	Chunks    []ChunkStatus `json:"chunks,omitempty"`
 }
 
 // ChunkStatus is one chunk of a file with its links.
@@ -25,7 +29,21 @@ type ChunkStatus struct {
 	State      meta.ChunkState `json:"state"`
 	Redundancy int             `json:"redundancy"`
 	Durable    int             `json:"durable"`
+	Repairing  bool            `json:"repairing,omitempty"`
 	Links      []*meta.Link    `json:"links"`
+}
+
+// summarize fills the counts of cs from its links.
+func (cs *ChunkStatus) summarize(now time.Time) {
+	for _, l := range cs.Links {
+		l.Progress = nil // bulky and only the engine's business
+		if l.Durable(now) {
+			cs.Durable++
+		}
+		if l.State == meta.LinkFailed && l.Pledge != nil && cs.State == meta.ChunkUploading {
+			cs.Repairing = true
+		}
+	}
 }
 
 // Status returns file id's status; with detail, every chunk and its links
@@ -58,11 +76,9 @@ func (e *Engine) Status(ctx context.Context, id meta.ID, detail bool) (*FileStat
 				return err
 			}
 			cs := ChunkStatus{Index: i, ID: cid, State: c.State, Redundancy: c.Redundancy, Links: links}
-			for _, l := range links {
-				l.Progress = nil // bulky and only the engine's business
-				if l.Durable(now) {
-					cs.Durable++
-				}
+			cs.summarize(now)
+			if cs.Repairing {
+				st.Repairing++
 			}
 			st.Chunks = append(st.Chunks, cs)
 			return nil
@@ -103,13 +119,7 @@ func (e *Engine) ChunkStatus(ctx context.Context, id meta.ID, n int) (*ChunkStat
 			return err
 		}
 		cs = &ChunkStatus{Index: n, ID: c.ID, State: c.State, Redundancy: c.Redundancy, Links: links}
-		now := e.cfg.Now()
-		for _, l := range links {
-			l.Progress = nil
-			if l.Durable(now) {
-				cs.Durable++
-			}
-		}
+		cs.summarize(e.cfg.Now())
 		return nil
 	})
 	return cs, err

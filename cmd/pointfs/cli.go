@@ -209,7 +209,8 @@ func cmdStatus(args []string) error {
 	}
 	var all []*upload.FileStatus
 	for _, id := range ids {
-		st, err := fe.status(ctx, id, *asJSON)
+		// Detail costs a read per chunk: for humans only while work is on.
+		st, err := fe.status(ctx, id, *asJSON || len(ids) == 1)
 		if err != nil {
 			return err
 		}
@@ -259,9 +260,12 @@ func progressLine(st *upload.FileStatus) string {
 		filled = st.Uploaded * width / st.Total
 	}
 	bar := strings.Repeat("#", filled) + strings.Repeat("-", width-filled)
-	name := st.File.Name
+	state := st.File.State.String()
+	if st.Repairing > 0 {
+		state = fmt.Sprintf("repairing %d", st.Repairing)
+	}
 	return fmt.Sprintf("%s  %-9s [%s] %d/%d chunks durable  %s  r=%d  %s",
-		st.File.ID, st.File.State, bar, st.Uploaded, st.Total, humanBytes(st.File.Size), st.File.Policy.Redundancy, name)
+		st.File.ID, state, bar, st.Uploaded, st.Total, humanBytes(st.File.Size), st.File.Policy.Redundancy, st.File.Name)
 }
 
 func humanBytes(n int64) string {

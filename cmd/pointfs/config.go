@@ -30,6 +30,9 @@ type clientConfig struct {
 	MaxPrice    string   `json:"max_price,omitempty"` // wei per byte per day
 	InFlight    int      `json:"in_flight_per_provider,omitempty"`
 	AckTimeout  string   `json:"ack_timeout,omitempty"`
+	// AuditInterval is how often each signed link is challenged (Go
+	// duration, default "1h").
+	AuditInterval string `json:"audit_interval,omitempty"`
 	// EmbeddedProviders sizes the embedded devnet (default 5).
 	EmbeddedProviders int `json:"embedded_providers,omitempty"`
 }
@@ -75,12 +78,21 @@ func (c *clientConfig) expiry() (time.Duration, error) {
 }
 
 func (c *clientConfig) ackTimeout() (time.Duration, error) {
-	if c.AckTimeout == "" {
+	return parseDuration("ack_timeout", c.AckTimeout)
+}
+
+func (c *clientConfig) auditInterval() (time.Duration, error) {
+	return parseDuration("audit_interval", c.AuditInterval)
+}
+
+// parseDuration reads an optional duration setting; empty means default.
+func parseDuration(name, v string) (time.Duration, error) {
+	if v == "" {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(c.AckTimeout)
-	if err != nil {
-		return 0, fmt.Errorf("config ack_timeout: %w", err)
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("config %s %q is not a duration", name, v)
 	}
 	return d, nil
 }

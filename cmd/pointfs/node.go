@@ -114,6 +114,9 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 	if ecfg.AckTimeout, err = cfg.ackTimeout(); err != nil {
 		return nil, err
 	}
+	if ecfg.AuditInterval, err = cfg.auditInterval(); err != nil {
+		return nil, err
+	}
 	if ecfg.MaxPrice, err = cfg.maxPrice(); err != nil {
 		return nil, err
 	}
