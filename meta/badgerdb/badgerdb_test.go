@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/pointfs/pointfs/meta"
 )
@@ -154,5 +155,76 @@ func TestDirents(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("ReadDir = %q, want %q", got, want)
 		}
+	}
+}
+
+// With 100,000 signed links, an audit round reads only the links that are
+// due, earliest first, and stops at its limit; re-signing or failing a
+// link moves or drops its index entries.
+func TestDueIndexesReadOnlyWhatIsDue(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, t.TempDir())
+	defer db.Close()
+	t0 := time.Unix(1_900_000_000, 0)
+	const n = 100_000
+	var first *meta.Link
+	for start := 0; start < n; start += 5000 {
+		err := db.Update(ctx, func(tx meta.Tx) error {
+			for i := start; i < start+5000; i++ {
+				l := &meta.Link{ID: meta.NewLinkID(), Chunk: meta.ID{byte(i), byte(i >> 8), byte(i >> 16)},
+					State: meta.LinkSigned, Expires: t0.Add(time.Duration(i) * time.Minute),
+					NextAudit: t0.Add(time.Duration(n-i) * time.Second)}
+				if i == 0 {
+					first = l
+				}
+				if err := tx.PutLink(l); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	visits := 0
+	var last time.Time
+	err := db.View(ctx, func(tx meta.Tx) error {
+		// Due by t0+100s: the links with n-i <= 100, i.e. the last 100.
+		return tx.AuditsDue(t0.Add(100*time.Second), 1000, func(c meta.ID, id meta.LinkID) error {
+			visits++
+			l, err := tx.Link(c, id)
+			if err != nil {
+				return err
+			}
+			if l.NextAudit.Before(last) {
+				t.Errorf("not earliest first: %v after %v", l.NextAudit, last)
+			}
+			last = l.NextAudit
+			return nil
+		})
+	})
+	if err != nil || visits != 100 {
+		t.Fatalf("audits due: %d visited, %v; want 100", visits, err)
+	}
+	visits = 0
+	_ = db.View(ctx, func(tx meta.Tx) error {
+		return tx.AuditsDue(t0.Add(time.Hour), 50, func(meta.ID, meta.LinkID) error { visits++; return nil })
+	})
+	if visits != 50 {
+		t.Fatalf("limit 50: visited %d", visits)
+	}
+
+	// Failing link 0 takes it out of both indexes.
+	first.State = meta.LinkFailed
+	if err := db.Update(ctx, func(tx meta.Tx) error { return tx.PutLink(first) }); err != nil {
+		t.Fatal(err)
+	}
+	visits = 0
+	_ = db.View(ctx, func(tx meta.Tx) error {
+		return tx.Expiring(t0.Add(time.Minute), 10, func(meta.ID, meta.LinkID) error { visits++; return nil })
+	})
+	if visits != 1 { // link 1 only
+		t.Fatalf("expiring by t0+1m after failing link 0: %d, want 1", visits)
 	}
 }
