@@ -254,12 +254,14 @@ func (a Aggregate) Pending() string {
 	return fmt.Sprintf("files=%d chunks=%d bytes=%d", a.Uploading+a.Created+a.Failed, a.PendingChunks, a.PendingBytes)
 }
 
-// aggregate walks the subtree under dir in one read transaction.
+// aggregate walks the subtree under dir in one read transaction, then asks
+// the engine for the state of every file put.
 func (f *FS) aggregate(ctx context.Context, dir meta.Inode) (Aggregate, error) {
 	var a Aggregate
+	var put []meta.ID
 	cs := int64(f.cfg.ChunkSize)
 	err := f.store.View(ctx, func(tx meta.Tx) error {
-		a = Aggregate{}
+		a, put = Aggregate{}, put[:0]
 		stack := []meta.Inode{dir}
 		for len(stack) > 0 {
 			d := stack[len(stack)-1]
@@ -281,38 +283,22 @@ func (f *FS) aggregate(ctx context.Context, dir meta.Inode) (Aggregate, error) {
 				}
 				a.Files++
 				spooled := m.Spooled || m.File.IsZero()
+				size, file := m.Size, m.File
 				f.mu.Lock()
 				if n := f.nodes[ino]; n != nil {
 					n.mu.Lock()
-					spooled = spooled || n.dirty || n.putting
+					spooled = n.dirty || n.putting || n.m.File.IsZero()
+					size, file = n.m.Size, n.m.File
 					n.mu.Unlock()
 				}
 				f.mu.Unlock()
 				if spooled {
 					a.Created++
-					a.PendingChunks += int((m.Size+cs-1)/cs) + 1
-					a.PendingBytes += m.Size
+					a.PendingChunks += int((size+cs-1)/cs) + 1
+					a.PendingBytes += size
 					return nil
 				}
-				file, err := tx.File(m.File)
-				if errors.Is(err, meta.ErrNotFound) {
-					a.Failed++
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				switch file.State {
-				case meta.FileUploaded:
-					a.Uploaded++
-					return nil
-				case meta.FileFailed:
-					a.Failed++
-				default:
-					a.Uploading++
-				}
-				a.PendingChunks += file.Pending
-				a.PendingBytes += file.Size
+				put = append(put, file)
 				return nil
 			})
 			if err != nil {
@@ -321,7 +307,31 @@ func (f *FS) aggregate(ctx context.Context, dir meta.Inode) (Aggregate, error) {
 		}
 		return nil
 	})
-	return a, err
+	if err != nil {
+		return a, err
+	}
+	for _, id := range put {
+		st, err := f.eng.Status(ctx, id)
+		if errors.Is(err, meta.ErrNotFound) {
+			a.Failed++
+			continue
+		}
+		if err != nil {
+			return a, err
+		}
+		switch st.File.State {
+		case meta.FileUploaded:
+			a.Uploaded++
+			continue
+		case meta.FileFailed:
+			a.Failed++
+		default:
+			a.Uploading++
+		}
+		a.PendingChunks += st.Total - st.Uploaded
+		a.PendingBytes += st.File.Size
+	}
+	return a, nil
 }
 
 func (f *FS) dirXattr(ctx context.Context, ino meta.Inode, name string, s snapshot) (string, error) {
