@@ -1,0 +1,206 @@
+package pay_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/big"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/badgerdb"
+	"github.com/pointfs/pointfs/provider/pay"
+)
+
+// memKV is an in-memory pay.KV.
+type memKV struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func newMemKV() *memKV { return &memKV{m: map[string][]byte{}} }
+
+func (k *memKV) Get(key []byte) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[string(key)]
+	if !ok {
+		return nil, meta.ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+func (k *memKV) Put(pairs ...pay.Pair) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range pairs {
+		k.m[string(p.Key)] = bytes.Clone(p.Value)
+	}
+	return nil
+}
+
+func (k *memKV) Each(prefix []byte, fn func(key, val []byte) error) error {
+	k.mu.Lock()
+	var keys []string
+	for key := range k.m {
+		if strings.HasPrefix(key, string(prefix)) {
+			keys = append(keys, key)
+		}
+	}
+	sort.Strings(keys)
+	vals := make([][]byte, len(keys))
+	for i, key := range keys {
+		vals[i] = bytes.Clone(k.m[key])
+	}
+	k.mu.Unlock()
+	for i, key := range keys {
+		if err := fn([]byte(key), vals[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func openStore(t testing.TB) meta.Store {
+	db, err := badgerdb.Open(filepath.Join(t.TempDir(), "meta"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestBadVouchersRejected: a replayed or lower voucher, one signed by
+// another key and one above the deposit are refused by the Payee and, sent
+// straight to the contract, make claim revert.
+func TestBadVouchersRejected(t *testing.T) {
+	clientKey, provKey, otherKey := newKey(t), newKey(t), newKey(t)
+	d := startChain(t, clientKey, provKey, otherKey)
+	ch := d.Chain()
+	ctx := ctxT(t)
+	client, prov := addr(clientKey), addr(provKey)
+
+	payer, err := pay.NewPayer(pay.PayerConfig{Chain: ch, Key: clientKey, Store: openStore(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payee, err := pay.NewPayee(pay.PayeeConfig{Chain: ch, Key: provKey, Store: newMemKV()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payer.Ready(ctx, prov, big.NewInt(1)) {
+		t.Fatal("ready before any channel")
+	}
+	st, err := payer.Ensure(ctx, prov, big.NewInt(300), big.NewInt(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Deposit.Cmp(big.NewInt(1000)) != 0 || !payer.Ready(ctx, prov, big.NewInt(1000)) || payer.Ready(ctx, prov, big.NewInt(1001)) {
+		t.Fatalf("channel %+v", st)
+	}
+	if got, err := ch.ChannelOf(ctx, client, prov); err != nil || got != st.ID {
+		t.Fatalf("channelOf = %d, %v; want %d", got, err, st.ID)
+	}
+
+	v1, err := payer.Pay(ctx, prov, big.NewInt(300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := payee.Accept(ctx, client, v1)
+	if err != nil || acc.Credited.Cmp(big.NewInt(300)) != 0 {
+		t.Fatalf("first voucher: %+v, %v", acc, err)
+	}
+	v2, err := payer.Pay(ctx, prov, big.NewInt(200))
+	if err != nil || v2.Cumulative.Cmp(big.NewInt(500)) != 0 {
+		t.Fatalf("second voucher: %+v, %v", v2, err)
+	}
+
+	other, err := pay.SignVoucher(otherKey, ch.Address(), ch.ChainID(), st.ID, big.NewInt(700))
+	if err != nil {
+		t.Fatal(err)
+	}
+	above, err := pay.SignVoucher(clientKey, ch.Address(), ch.ChainID(), st.ID, big.NewInt(1001))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []struct {
+		name   string
+		from   [20]byte
+		v      *pay.Voucher
+		reason error
+	}{
+		{"replayed", client, v1, pay.ErrStaleVoucher},
+		{"signed by another key", client, other, pay.ErrBadVoucher},
+		{"sent by another client", addr(otherKey), other, pay.ErrBadVoucher},
+		{"above the deposit", client, above, pay.ErrBadVoucher},
+	}
+	for _, b := range bad {
+		if _, err := payee.Accept(ctx, b.from, b.v); !errors.Is(err, b.reason) {
+			t.Errorf("%s voucher: Accept = %v, want %v", b.name, err, b.reason)
+		} else {
+			t.Logf("%s voucher refused: %v", b.name, err)
+		}
+	}
+	if _, err := payee.Accept(ctx, client, v2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := payee.Accept(ctx, client, v1); !errors.Is(err, pay.ErrStaleVoucher) {
+		t.Errorf("lower voucher after a higher one: %v", err)
+	}
+
+	// Billing: 800 billed, 500 paid.
+	if err := payee.Bill(client, big.NewInt(800)); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := payee.Unpaid(client); u.Cmp(big.NewInt(300)) != 0 {
+		t.Errorf("unpaid = %v, want 300", u)
+	}
+
+	// The contract refuses the same vouchers.
+	if _, err := ch.Claim(ctx, provKey, other); !errors.Is(err, pay.ErrReverted) || !strings.Contains(err.Error(), "BadSignature") {
+		t.Errorf("claim of a voucher signed by another key: %v", err)
+	}
+	if _, err := ch.Claim(ctx, provKey, above); !errors.Is(err, pay.ErrReverted) || !strings.Contains(err.Error(), "AboveDeposit") {
+		t.Errorf("claim above the deposit: %v", err)
+	}
+	if _, err := ch.Claim(ctx, otherKey, v2); !errors.Is(err, pay.ErrReverted) || !strings.Contains(err.Error(), "NotProvider") {
+		t.Errorf("claim by someone else than the provider: %v", err)
+	}
+	claims, err := payee.Claim(ctx)
+	if err != nil || len(claims) != 1 || claims[0].Err != nil || claims[0].Amount.Cmp(big.NewInt(500)) != 0 {
+		t.Fatalf("payee claim: %+v, %v", claims, err)
+	}
+	for _, v := range []*pay.Voucher{v1, v2} {
+		if _, err := ch.Claim(ctx, provKey, v); !errors.Is(err, pay.ErrReverted) || !strings.Contains(err.Error(), "NotAbovePaid") {
+			t.Errorf("claim of a replayed or lower voucher (%v): %v", v.Cumulative, err)
+		}
+	}
+	if claims, err := payee.Claim(ctx); err != nil || len(claims) != 0 {
+		t.Errorf("second claim round: %+v, %v", claims, err)
+	}
+
+	// After the expiry the client reclaims the rest: 1000 - 500.
+	if _, err := payer.Reclaim(ctx, prov); err == nil {
+		t.Fatal("reclaim before the expiry worked")
+	}
+	if err := d.AdjustTime(pay.DefaultLifetime + time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, err := payer.ReclaimExpired(ctx)
+	if err != nil || got.Cmp(big.NewInt(500)) != 0 {
+		t.Fatalf("reclaimed %v, %v; want 500", got, err)
+	}
+	if id, _ := ch.ChannelOf(ctx, client, prov); id != 0 {
+		t.Errorf("channelOf after reclaim = %d", id)
+	}
+	// A voucher on the closed channel is refused.
+	v3, _ := pay.SignVoucher(clientKey, ch.Address(), ch.ChainID(), st.ID, big.NewInt(900))
+	if _, err := payee.Accept(context.Background(), client, v3); !errors.Is(err, pay.ErrBadVoucher) {
+		t.Errorf("voucher on a closed channel: %v", err)
+	}
+}
