@@ -247,10 +247,17 @@ type Link struct {
 	Rewinds int `json:"rewinds,omitempty"`
 
 	Expires time.Time `json:"expires"`
-	Price   string    `json:"price,omitempty"` // wei, decimal
-	Pledge  *Pledge   `json:"pledge,omitempty"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	Price   string    `json:"price,omitempty"` // wei, decimal: what the link costs
+	// Rate is the provider's price per byte per day from its OFFER (wei,
+	// decimal), the one STORE_CHUNK_REQUEST offers; Price is Rate × sealed
+	// length × days.
+	Rate   string  `json:"rate,omitempty"`
+	Pledge *Pledge `json:"pledge,omitempty"`
+	// Payments are the micropayments made for the link once signed (and
+	// for each renewal), DESIGN §5.
+	Payments []Payment `json:"payments,omitempty"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
 
 	// NextAudit is when the link is next challenged (signed links only);
 	// LastAudit is the outcome of the latest challenge.
@@ -258,6 +265,17 @@ type Link struct {
 	LastAudit    *Audit    `json:"last_audit,omitempty"`
 	AuditsPassed int       `json:"audits_passed,omitempty"`
 	Renewals     int       `json:"renewals,omitempty"`
+}
+
+// Payment is one micropayment for a link (SEND_MICROPAYMENT_FOR_CHUNK): the
+// voucher on the client's channel to the provider whose cumulative total
+// first included Amount. A later voucher's higher total covers it too.
+type Payment struct {
+	Channel    uint64 `json:"channel"`
+	Amount     string `json:"amount"`          // wei, decimal
+	Cumulative string `json:"cumulative"`      // wei, decimal: the voucher's total
+	Acked      bool   `json:"acked,omitempty"` // the provider holds a voucher that covers it
+	Error      string `json:"error,omitempty"` // why it is not acknowledged yet
 }
 
 // Audit is the outcome of one challenge of a link.
