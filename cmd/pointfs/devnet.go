@@ -71,6 +71,7 @@ func cmdProvider(args []string) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 	log := slogFor("info")
+	startDebug(log)
 	_ = ethRPC // payments come with the payment channel; the flag is part of the command line contract
 	s, err := provider.Start(ctx, provider.Config{
 		DataDir:         d,
