@@ -84,6 +84,8 @@ func (e *Error) Unwrap() error {
 		return meta.ErrCorrupt
 	case CodeNoSpace:
 		return meta.ErrNoSpace
+	case CodeStale:
+		return meta.ErrExists // the provider holds as much already
 	}
 	return nil
 }

@@ -24,6 +24,8 @@ func FuzzReadMsg(f *testing.F) {
 	f.Add(binary.AppendUvarint(nil, MaxFrame+1))
 	f.Add(frame([]byte{2, byte(TypeOk)}))
 	f.Add(frame([]byte{Version, byte(TypeChallenge)}))
+	f.Add(frame([]byte{Version, byte(TypeMicropayment), 0x0a, 0x14}))
+	f.Add(frame([]byte{Version, byte(TypeMicropaymentAck), 0x08, 0x01, 0x12, 0x01, 0x05}))
 	f.Add(frame([]byte{Version, byte(TypeData), 0x0a, 0x20}))
 
 	f.Fuzz(func(t *testing.T, in []byte) {

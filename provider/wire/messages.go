@@ -46,6 +46,10 @@ func New(t Type) (Msg, error) {
 		return new(ChunkData), nil
 	case TypeOk:
 		return new(Ok), nil
+	case TypeMicropayment:
+		return new(Micropayment), nil
+	case TypeMicropaymentAck:
+		return new(MicropaymentAck), nil
 	case TypeChallenge:
 		return new(Challenge), nil
 	case TypeChallengeReply:

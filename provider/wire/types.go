@@ -49,8 +49,8 @@ const (
 	TypeChunkData        Type = 11
 	TypeOk               Type = 12
 
-	TypeMicropayment    Type = 13 // reserved: SEND_MICROPAYMENT_FOR_CHUNK
-	TypeMicropaymentAck Type = 14 // reserved
+	TypeMicropayment    Type = 13 // SEND_MICROPAYMENT_FOR_CHUNK: a voucher
+	TypeMicropaymentAck Type = 14
 	TypeChallenge       Type = 15 // CHALLENGE: an audit
 	TypeChallengeReply  Type = 16
 	TypeRenew           Type = 17 // RENEW: extend a pledge
@@ -90,12 +90,13 @@ const (
 	CodeIncomplete         Code = 8
 	CodeNoSpace            Code = 9
 	CodeInternal           Code = 10
+	CodeStale              Code = 11 // a voucher not above the last one accepted
 )
 
 var codeNames = [...]string{
 	"ok", "malformed", "too large", "unsupported version", "declined",
 	"ECHUNKALREADYSTORED", "unknown link", "bad segment", "incomplete",
-	"no space", "internal error",
+	"no space", "internal error", "stale voucher",
 }
 
 func (c Code) String() string {

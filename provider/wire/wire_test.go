@@ -57,6 +57,9 @@ func samples() []Msg {
 		&ChallengeReply{Root: id(16), Index: 7, Nonce: id(17), Segment: []byte("seg"), Proof: []meta.ID{id(18), id(19)}},
 		&Renew{Root: id(20), Expires: 1_900_000_000},
 		&Release{Root: id(21)},
+		&Micropayment{Contract: common.HexToAddress("0x00112233445566778899aabbccddeeff00112233"), Channel: 42,
+			Cumulative: new(big.Int).Lsh(big.NewInt(1), 255), Signature: sig},
+		&MicropaymentAck{Channel: 42, Cumulative: big.NewInt(1_000_000), Credited: big.NewInt(250_000)},
 	}
 }
 
@@ -81,6 +84,13 @@ func normalize(m Msg) Msg {
 	case *Data:
 		if len(v.Bytes) == 0 {
 			v.Bytes = nil
+		}
+	case *MicropaymentAck:
+		if v.Cumulative == nil {
+			v.Cumulative = new(big.Int)
+		}
+		if v.Credited == nil {
+			v.Credited = new(big.Int)
 		}
 	case *ChallengeReply:
 		if len(v.Segment) == 0 {
@@ -235,6 +245,15 @@ func TestBadFrames(t *testing.T) {
 		{"hash count mismatch", frame(cat([]byte{Version, byte(TypeSegmentMap)}, bytesField(1, root[:]), bytesField(2, []byte("blake3")),
 			varintField(3, 10), varintField(4, 25), bytesField(5, lk[:]), bytesField(6, make([]byte, 64)))), ErrMalformed},
 		{"segment size zero", frame(cat([]byte{Version, byte(TypeSegmentMap)}, bytesField(1, root[:]), bytesField(5, lk[:]))), ErrMalformed},
+		{"micropayment without fields", frame([]byte{Version, byte(TypeMicropayment)}), ErrMalformed},
+		{"micropayment amount too big", frame(cat([]byte{Version, byte(TypeMicropayment)}, bytesField(1, make([]byte, 20)),
+			varintField(2, 1), bytesField(3, bytes.Repeat([]byte{1}, 33)))), ErrTooLarge},
+		{"micropayment zero channel", frame(cat([]byte{Version, byte(TypeMicropayment)}, bytesField(1, bytes.Repeat([]byte{1}, 20)),
+			bytesField(3, []byte{1}), bytesField(4, make([]byte, 65)))), ErrMalformed},
+		{"micropayment long signature", frame(cat([]byte{Version, byte(TypeMicropayment)}, bytesField(1, bytes.Repeat([]byte{1}, 20)),
+			varintField(2, 1), bytesField(3, []byte{1}), bytesField(4, make([]byte, 66)))), ErrTooLarge},
+		{"micropayment channel overflow", frame(cat([]byte{Version, byte(TypeMicropayment)}, varintField(2, 1<<63))), ErrMalformed},
+		{"ack amount too big", frame(cat([]byte{Version, byte(TypeMicropaymentAck)}, bytesField(3, bytes.Repeat([]byte{1}, 33)))), ErrTooLarge},
 		{"too many segments", frame(cat([]byte{Version, byte(TypeChunkData)}, bytesField(1, root[:]),
 			bytes.Repeat(bytesField(3, nil), MaxCount+1))), ErrTooLarge},
 	}
