@@ -267,7 +267,7 @@ func (w *world) settle() {
 	for {
 		var rel []meta.ID
 		w.store.View(ctx, func(tx meta.Tx) error { return getList(tx, keyReleases, &rel) })
-		if w.fs.up.busy() == 0 && len(rel) == 0 {
+		if w.fs.up.busy() == 0 && len(rel) == 0 && w.fs.rel.running.Load() == 0 {
 			return
 		}
 		if time.Now().After(deadline) {

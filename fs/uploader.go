@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pointfs/pointfs/meta"
@@ -261,11 +262,12 @@ func (f *FS) releaseNow(id meta.ID) {
 // What is due is a list in the store (written in the same transaction as
 // the change that made it due), so a crash does not forget it.
 type releaser struct {
-	f     *FS
-	kickc chan struct{}
-	done  chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
+	f       *FS
+	running atomic.Int32 // drains under way
+	kickc   chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 func newReleaser(f *FS) *releaser {
@@ -310,6 +312,8 @@ func (r *releaser) stop() {
 // before its Release: a crash between the two leaks one reference rather
 // than releasing twice.
 func (r *releaser) drain(ctx context.Context) {
+	r.running.Add(1)
+	defer r.running.Add(-1)
 	for ctx.Err() == nil {
 		var id meta.ID
 		found := false
