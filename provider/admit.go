@@ -43,6 +43,9 @@ func (s *Server) storeRequest(client common.Address, req *wire.StoreRequest) wir
 	if price.Cmp(s.cfg.PricePerByteDay) < 0 {
 		return wire.Errorf(wire.CodeDeclined, "price %v below %v wei per byte-day", price, s.cfg.PricePerByteDay)
 	}
+	if refuse := s.refuseDebtor(client); refuse != nil {
+		return refuse
+	}
 
 	s.admitMu.Lock()
 	defer s.admitMu.Unlock()
@@ -146,6 +149,7 @@ func (s *Server) segmentMap(client common.Address, m *wire.SegmentMap) (wire.Msg
 		Hashes:    m.Hashes,
 		Expires:   res.Expires,
 		Updated:   time.Now().Unix(),
+		Rate:      res.Price,
 	}
 	if err := s.store.adopt(client, m.LinkID, m.Root, rec); err != nil {
 		return s.internal("write record", err), nil

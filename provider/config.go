@@ -53,6 +53,8 @@ type Config struct {
 	// MaxExpiry is how far ahead a pledge may run (DefaultMaxExpiry when 0).
 	MaxExpiry time.Duration
 	Faults    Faults
+	// Pay turns payments on (DESIGN §5); the zero value asks for none.
+	Pay PayConfig
 	// Logger receives the provider's logs (discarded when nil).
 	Logger *slog.Logger
 }

@@ -145,6 +145,11 @@ func (c *conn) dispatch(m wire.Msg) (wire.Msg, error) {
 			return wire.Errorf(wire.CodeDeclined, "%v", c.clientErr), nil
 		}
 		return c.s.renew(c.client, m), nil
+	case *wire.Micropayment:
+		if c.clientErr != nil {
+			return wire.Errorf(wire.CodeDeclined, "%v", c.clientErr), nil
+		}
+		return c.s.micropayment(c.client, m), nil
 	case *wire.Release:
 		if c.clientErr != nil {
 			return wire.Errorf(wire.CodeDeclined, "%v", c.clientErr), nil

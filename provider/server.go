@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/provider/pay"
 )
 
 // Server is a storage provider: it answers the storage protocol on a libp2p
@@ -34,6 +36,9 @@ type Server struct {
 	dht   *dht.IpfsDHT
 	store *store
 	sync  *groupSync
+
+	payee     *pay.Payee // nil: payments off (payments.go)
+	maxUnpaid *big.Int
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -113,6 +118,9 @@ func start(ctx context.Context, cfg Config, t timings) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.sync, err = newGroupSync(cfg.DataDir, s.store.db.Sync); err != nil {
+		return nil, err
+	}
+	if err = s.startPayee(); err != nil {
 		return nil, err
 	}
 	if s.host, err = newHost(cfg.Key, cfg.Listen); err != nil {

@@ -40,6 +40,11 @@ type record struct {
 	Complete  bool           `json:"complete"`
 	Pledge    *meta.Pledge   `json:"pledge,omitempty"` // the last one signed for Client
 	Updated   int64          `json:"updated"`          // unix seconds of the last change
+	// Rate is the price per byte per day the client offered (wei,
+	// decimal); BilledUntil is the end (unix seconds) of the period its
+	// account was billed for so far (payments.go).
+	Rate        string `json:"rate,omitempty"`
+	BilledUntil int64  `json:"billed_until,omitempty"`
 }
 
 // reservation is room promised to a link that has not sent its map yet.

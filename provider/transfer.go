@@ -126,6 +126,7 @@ func (s *Server) signatureRequest(client common.Address, root meta.ID) wire.Msg 
 			// The pledge holds all the same; it is re-signed next time.
 			s.log.Warn("keep pledge", "root", root, "err", err)
 		}
+		s.bill(client, root)
 	}
 	s.pledges.Add(1)
 	return &wire.PledgeMsg{Root: root, Length: p.Length, Expires: p.Expires, Signature: p.Signature}
