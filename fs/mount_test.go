@@ -45,7 +45,11 @@ func runMain(m *testing.M) int {
 	}
 	if noFUSE == "" {
 		binary = filepath.Join(tmp, "pointfs")
-		out, err := exec.Command("go", "build", "-o", binary, "github.com/pointfs/pointfs/cmd/pointfs").CombinedOutput()
+		args := []string{"build", "-o", binary}
+		if os.Getenv("POINTFS_TEST_RACE") != "" {
+			args = append(args, "-race") // the daemon under the race detector
+		}
+		out, err := exec.Command("go", append(args, "github.com/pointfs/pointfs/cmd/pointfs")...).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build pointfs: %v\n%s", err, out)
 			return 1
@@ -127,6 +131,13 @@ func newInstance(t testing.TB) *instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// Runs after the unmount cleanups: the daemons have finished.
+		b, _ := os.ReadFile(filepath.Join(in.data, "pointfs.log"))
+		for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+			if i := bytes.Index(b, []byte(bad)); i >= 0 {
+				t.Errorf("daemon log has %q:\n%s", bad, b[i:min(len(b), i+3000)])
+			}
+		}
 		if !t.Failed() {
 			os.RemoveAll(dir)
 		}
