@@ -65,6 +65,7 @@ type FS struct {
 	mu       sync.Mutex
 	nodes    map[meta.Inode]*node
 	evictGen uint64 // bumped whenever a node leaves nodes
+	snaps    map[meta.Inode]*dirSnap
 	nextIno  meta.Inode
 	inoLimit meta.Inode
 
@@ -349,6 +350,115 @@ func (f *FS) getNode(ctx context.Context, ino meta.Inode) (*node, error) {
 		f.mu.Unlock()
 		return n, nil
 	}
+}
+
+// lookupNode returns the node of name in directory dir, reading the entry
+// and (if the node is not cached) its record in one transaction.
+func (f *FS) lookupNode(ctx context.Context, dir meta.Inode, name string) (*node, error) {
+	f.mu.Lock()
+	gen := f.evictGen
+	f.mu.Unlock()
+	var (
+		ino meta.Inode
+		n   *node
+		m   *meta.Node
+	)
+	err := f.store.View(ctx, func(tx meta.Tx) (err error) {
+		if ino, err = tx.Lookup(dir, name); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		n = f.nodes[ino]
+		f.mu.Unlock()
+		if n != nil {
+			return nil
+		}
+		m, err = tx.Node(ino)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c := f.nodes[ino]; c != nil {
+		c.lookedUp = time.Now()
+		return c, nil
+	}
+	if n != nil || gen != f.evictGen {
+		// It left the cache meanwhile (and may have been persisted after
+		// our read): load it afresh.
+		f.mu.Unlock()
+		c, err := f.getNode(ctx, ino)
+		f.mu.Lock()
+		return c, err
+	}
+	c := &node{fs: f, ino: ino, m: *m, lookedUp: time.Now()}
+	f.nodes[ino] = c
+	return c, nil
+}
+
+// dirSnap is what a directory listing read: its entries and their
+// records. The lookups that follow a listing (ls -l, find, du) are served
+// from it without a store round trip, as long as it is provably current:
+// the directory's entries did not change since (node.entries), and no node
+// left the cache since (FS.evictGen), so any node changed after the
+// listing is still cached and found there first.
+type dirSnap struct {
+	version uint64
+	gen     uint64
+	taken   time.Time
+	ents    map[string]meta.Inode
+	recs    map[meta.Inode]*meta.Node
+}
+
+// Listings are kept for a short while, a few at a time.
+const (
+	snapTTL  = 30 * time.Second
+	maxSnaps = 4
+)
+
+func (f *FS) putSnap(dir meta.Inode, s *dirSnap) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.snaps == nil {
+		f.snaps = make(map[meta.Inode]*dirSnap)
+	}
+	for d, old := range f.snaps {
+		if len(f.snaps) >= maxSnaps || time.Since(old.taken) > snapTTL {
+			delete(f.snaps, d)
+		}
+	}
+	f.snaps[dir] = s
+}
+
+// snapLookup returns the node of name in d from d's last listing, or nil
+// when the listing cannot answer.
+func (f *FS) snapLookup(d *node, name string) *node {
+	d.mu.Lock()
+	version := d.entries
+	d.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.snaps[d.ino]
+	if s == nil || s.version != version || s.gen != f.evictGen || time.Since(s.taken) > snapTTL {
+		return nil
+	}
+	ino, ok := s.ents[name]
+	if !ok {
+		return nil
+	}
+	if n := f.nodes[ino]; n != nil {
+		n.lookedUp = time.Now()
+		return n
+	}
+	m := s.recs[ino]
+	if m == nil {
+		return nil
+	}
+	n := &node{fs: f, ino: ino, m: *m, lookedUp: time.Now()}
+	f.nodes[ino] = n
+	return n
 }
 
 // forgetNode drops n from the cache when nothing but the kernel's (now

@@ -42,6 +42,7 @@ type node struct {
 	version    uint64 // bumps on every content change
 	polVersion uint64 // bumps on every policy change
 	metaDirty  bool   // m has changes (size, times) not yet persisted
+	entries    uint64 // a directory's entry changes (see dirSnap)
 	destroyed  bool   // the record is gone; only open handles remain
 }
 
@@ -278,15 +279,11 @@ func (n *node) Lookup(ctx context.Context, req *fuse.LookupRequest, resp *fuse.L
 	if !n.isDir() {
 		return nil, fuse.Errno(syscall.ENOTDIR)
 	}
-	var ino meta.Inode
-	err := n.fs.store.View(ctx, func(tx meta.Tx) (err error) {
-		ino, err = tx.Lookup(n.ino, req.Name)
-		return err
-	})
-	if err != nil {
-		return nil, Errno(err)
+	c := n.fs.snapLookup(n, req.Name)
+	var err error
+	if c == nil {
+		c, err = n.fs.lookupNode(ctx, n.ino, req.Name)
 	}
-	c, err := n.fs.getNode(ctx, ino)
 	if err != nil {
 		return nil, Errno(err)
 	}
@@ -350,16 +347,24 @@ func (n *node) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 	if n.ino == meta.RootInode {
 		parent = meta.RootInode
 	}
+	version := n.entries
 	n.mu.Unlock()
+	f := n.fs
+	f.mu.Lock()
+	snap := &dirSnap{version: version, gen: f.evictGen, taken: time.Now(),
+		ents: make(map[string]meta.Inode), recs: make(map[meta.Inode]*meta.Node)}
+	f.mu.Unlock()
 	out := []fuse.Dirent{
 		{Inode: uint64(n.ino), Type: fuse.DT_Dir, Name: "."},
 		{Inode: uint64(parent), Type: fuse.DT_Dir, Name: ".."},
 	}
-	err := n.fs.store.View(ctx, func(tx meta.Tx) error {
+	err := f.store.View(ctx, func(tx meta.Tx) error {
 		return tx.ReadDir(n.ino, func(name string, ino meta.Inode) error {
 			t := fuse.DT_Unknown
 			if c, err := tx.Node(ino); err == nil {
 				t = direntType(c.Mode)
+				snap.ents[name] = ino
+				snap.recs[ino] = c
 			}
 			out = append(out, fuse.Dirent{Inode: uint64(ino), Type: t, Name: name})
 			return nil
@@ -368,6 +373,7 @@ func (n *node) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 	if err != nil {
 		return nil, Errno(err)
 	}
+	f.putSnap(n.ino, snap)
 	return out, nil
 }
 
@@ -474,6 +480,7 @@ func (d *node) newChild(ctx context.Context, h *fuse.Header, name string, mode o
 		return nil, Errno(err)
 	}
 	d.m = pm
+	d.entries++
 	c.m = m
 	f.mu.Lock()
 	c.lookedUp = now
@@ -651,6 +658,7 @@ func (d *node) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
 		return Errno(err)
 	}
 	d.m, c.m = pm, cm
+	d.entries++
 	if gone {
 		c.afterDropLocked()
 	}
@@ -774,6 +782,8 @@ func (d *node) Rename(ctx context.Context, req *fuse.RenameRequest, newDir fusef
 			n.m = *copies[n.ino]
 		}
 	}
+	d.entries++
+	nd.entries++
 	c.name, c.parent = req.NewName, nd.ino
 	if gone {
 		t.afterDropLocked()
@@ -829,5 +839,6 @@ func (d *node) Link(ctx context.Context, req *fuse.LinkRequest, old fusefs.Node)
 		return nil, Errno(err)
 	}
 	d.m, o.m = pm, om
+	d.entries++
 	return o, nil
 }
