@@ -24,6 +24,7 @@ import (
 	"github.com/pointfs/pointfs/meta"
 	"github.com/pointfs/pointfs/meta/merkle"
 	"github.com/pointfs/pointfs/provider"
+	"github.com/pointfs/pointfs/provider/pay"
 )
 
 // Network is what the engine needs of the provider network.
@@ -59,6 +60,11 @@ type Config struct {
 	Expiry     time.Duration // default meta.DefaultExpiry
 	Autorenew  *bool         // default true
 	MaxPrice   *big.Int      // highest price per byte per day accepted; nil: any
+	// Payer pays the providers (DESIGN §5, pay.go); nil: the engine pays
+	// nothing. PayRetry is how often unacknowledged payments go out again
+	// and a link waiting for money tries again; default 5s.
+	Payer    *pay.Payer
+	PayRetry time.Duration
 
 	SealWorkers         int           // default GOMAXPROCS
 	InFlightPerProvider int           // links sent to one provider at once; default 4
@@ -163,6 +169,7 @@ type Engine struct {
 	changed   chan struct{} // closed and replaced when a file changes state
 
 	reads *readCache
+	pay   *payments // nil: payments off
 
 	wg      sync.WaitGroup
 	ctx     context.Context
@@ -173,6 +180,10 @@ type Engine struct {
 // New makes an engine. Call Run to start the tick, Close to stop it.
 func New(cfg Config) (*Engine, error) {
 	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	pays, err := newPayments(&cfg)
+	if err != nil {
 		return nil, err
 	}
 	cache, err := OpenCache(cfg.CacheDir)
@@ -195,6 +206,7 @@ func New(cfg Config) (*Engine, error) {
 		providers: newProviderSet(),
 		changed:   make(chan struct{}),
 		reads:     newReadCache(64),
+		pay:       pays,
 		ctx:       ctx,
 		cancel:    cancel,
 	}
@@ -209,6 +221,13 @@ func (e *Engine) Start() {
 		return
 	}
 	e.started = true
+	if e.pay != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.payLoop(e.ctx)
+		}()
+	}
 	e.wg.Add(2)
 	go func() {
 		defer e.wg.Done()

@@ -238,11 +238,15 @@ func (e *Engine) renew(ctx context.Context, l *meta.Link, c *meta.Chunk) error {
 	if err := e.checkPledge(&want, pl); err != nil {
 		return err
 	}
+	old := l.Expires
 	l.Expires, l.Pledge = time.Unix(pl.Expires, 0).UTC(), pl
 	l.Renewals++
 	l.Error = ""
 	if err := e.persist(ctx, l); err != nil {
 		return err
+	}
+	if err := e.PayRenewal(ctx, l, p, old, l.Expires); err != nil {
+		e.log.Info("renewal payment not acknowledged yet", "link", l.ID, "err", err) // retried (pay.go)
 	}
 	return e.store.Update(ctx, func(tx meta.Tx) error {
 		c, err := tx.Chunk(l.Chunk)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -42,6 +42,20 @@ func (e *Engine) drive(ctx context.Context, l *meta.Link, p peer.ID) bool {
 		if e.ctx.Err() != nil {
 			return false // shutting down: resume from the persisted state later
 		}
+		if errors.Is(err, errPaymentBlocked) {
+			// Waiting for money, not the provider's fault: keep the state,
+			// say why, and try again later (pay.go).
+			l.Error = err.Error()
+			if perr := e.persist(ctx, l); perr != nil {
+				e.log.Warn("persist link", "link", l.ID, "err", perr)
+			}
+			e.log.Warn("link waits for payment", "link", l.ID, "provider", l.Provider, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(e.pay.retry):
+			}
+			return false
+		}
 		e.log.Info("link failed", "chunk", l.Chunk, "link", l.ID, "provider", l.Provider, "state", l.State, "err", err)
 		if ferr := e.fail(l, err); ferr != nil {
 			e.log.Warn("persist failed link", "link", l.ID, "err", ferr)
@@ -49,6 +63,9 @@ func (e *Engine) drive(ctx context.Context, l *meta.Link, p peer.ID) bool {
 		}
 		e.providerResult(p, false)
 		return true
+	}
+	if l.State == meta.LinkSigned {
+		e.paySigned(ctx, l, p) // makePayment (pay.go)
 	}
 	e.providerResult(p, l.State == meta.LinkSigned)
 	return true
@@ -58,18 +75,29 @@ func (e *Engine) drive(ctx context.Context, l *meta.Link, p peer.ID) bool {
 func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buffer) error {
 	switch l.State {
 	case meta.LinkCreated:
-		price, _ := new(big.Int).SetString(l.Price, 10)
 		err := e.net.Store(ctx, p, provider.StoreRequest{
-			Link: l.ID, SealedLen: l.SealedLen, Expires: l.Expires.Unix(), Price: price,
+			Link: l.ID, SealedLen: l.SealedLen, Expires: l.Expires.Unix(), Price: offeredRate(l),
 		})
 		if err != nil {
 			return fmt.Errorf("store request: %w", err)
 		}
 		return e.advance(ctx, l, meta.LinkAgreed)
 
-	case meta.LinkAgreed, meta.LinkEstablishPaymentChannel:
-		// Payment channels are not part of this engine yet: an agreed link
-		// goes straight to sealing.
+	case meta.LinkAgreed:
+		// checkExistingChannel (pay.go): without a channel that covers the
+		// link's price, establish one first.
+		if e.needsChannel(ctx, l) {
+			return e.advance(ctx, l, meta.LinkEstablishPaymentChannel)
+		}
+		return e.advance(ctx, l, meta.LinkEncrypting)
+
+	case meta.LinkEstablishPaymentChannel:
+		if e.pay != nil && linkCost(l).Sign() > 0 {
+			if err := e.establishChannel(ctx, l); err != nil {
+				return err
+			}
+		}
+		l.Error = ""
 		return e.advance(ctx, l, meta.LinkEncrypting)
 
 	case meta.LinkEncrypting:
@@ -145,7 +173,7 @@ func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buf
 		}
 		l.Pledge = pl
 		l.NextAudit = e.firstAudit(e.cfg.Now())
-		return e.advance(ctx, l, meta.LinkSigned)
+		return e.advanceSigned(ctx, l) // and owes its price (pay.go)
 	}
 	return fmt.Errorf("%w: link in state %s", meta.ErrInvalid, l.State)
 }

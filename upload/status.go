@@ -20,6 +20,12 @@ type FileStatus struct {
 	// (a failed audit, a lapse) and are getting a new one.
 	Repairing int           `json:"repairing,omitempty"`
 	Chunks    []ChunkStatus `json:"chunks,omitempty"`
+	// With detail and payments on (pay.go): Cost is what the providers
+	// acknowledged being paid for the file's links (wei), Spend splits it
+	// by provider, and Payment says why uploads wait for money, if they do.
+	Cost    string          `json:"cost,omitempty"`
+	Spend   []ProviderSpend `json:"spend,omitempty"`
+	Payment string          `json:"payment,omitempty"`
 }
 
 // ChunkStatus is one chunk of a file with its links.
@@ -95,6 +101,9 @@ func (e *Engine) Status(ctx context.Context, id meta.ID, detail bool) (*FileStat
 	})
 	if err != nil {
 		return nil, err
+	}
+	if detail {
+		e.fillPayments(ctx, st)
 	}
 	return st, nil
 }

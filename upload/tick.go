@@ -213,6 +213,7 @@ func (e *Engine) newLink(ctx context.Context, c *meta.Chunk, holders, failed map
 		SealedLen:   sealedLen,
 		Expires:     c.Expires,
 		Price:       linkPrice(off.PricePerByteDay, sealedLen, c.Expires.Sub(now)).String(),
+		Rate:        rateOf(off),
 		Created:     now,
 		Updated:     now,
 	}

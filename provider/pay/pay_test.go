@@ -191,9 +191,14 @@ func TestBadVouchersRejected(t *testing.T) {
 	if err := d.AdjustTime(pay.DefaultLifetime + time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	before, _ := payer.Balance(ctx)
 	got, err := payer.ReclaimExpired(ctx)
-	if err != nil || got.Cmp(big.NewInt(500)) != 0 {
-		t.Fatalf("reclaimed %v, %v; want 500", got, err)
+	if err != nil || len(got) != 1 || got[0].Amount.Cmp(big.NewInt(500)) != 0 {
+		t.Fatalf("reclaimed %+v, %v; want 500", got, err)
+	}
+	after, _ := payer.Balance(ctx)
+	if d, want := new(big.Int).Sub(after, before), new(big.Int).Sub(big.NewInt(500), got[0].Gas); d.Cmp(want) != 0 {
+		t.Errorf("client balance moved by %v, want 500 - gas = %v", d, want)
 	}
 	if id, _ := ch.ChannelOf(ctx, client, prov); id != 0 {
 		t.Errorf("channelOf after reclaim = %d", id)

@@ -363,9 +363,17 @@ func (p *Payer) Channels(ctx context.Context) ([]*ChannelState, error) {
 	return out, err
 }
 
+// Reclaim is the outcome of taking back what was left of one channel.
+type Reclaim struct {
+	Channel  uint64
+	Provider common.Address
+	Amount   *big.Int // refunded to the client
+	Gas      *big.Int // what the transaction cost in gas (0 when none was sent)
+}
+
 // Reclaim takes back what is left of the channel to provider once it has
-// expired (on the chain's clock) and returns the amount.
-func (p *Payer) Reclaim(ctx context.Context, provider common.Address) (*big.Int, error) {
+// expired (on the chain's clock).
+func (p *Payer) Reclaim(ctx context.Context, provider common.Address) (*Reclaim, error) {
 	defer p.lock(provider)()
 	st, err := p.state(ctx, provider)
 	if err != nil {
@@ -378,8 +386,9 @@ func (p *Payer) Reclaim(ctx context.Context, provider common.Address) (*big.Int,
 }
 
 // ReclaimExpired reclaims every expired channel not reclaimed yet (old
-// channels replaced by newer ones included) and returns the total.
-func (p *Payer) ReclaimExpired(ctx context.Context) (*big.Int, error) {
+// channels replaced by newer ones included). A failure on one channel
+// does not stop the others.
+func (p *Payer) ReclaimExpired(ctx context.Context) ([]Reclaim, error) {
 	var keys []string
 	err := p.cfg.Store.View(ctx, func(tx meta.Tx) (err error) {
 		keys, err = channelKeys(tx)
@@ -392,12 +401,12 @@ func (p *Payer) ReclaimExpired(ctx context.Context) (*big.Int, error) {
 	if err != nil {
 		return nil, err
 	}
-	total := new(big.Int)
+	var out []Reclaim
 	var errs []error
 	for _, k := range keys {
 		var st *ChannelState
 		if err := p.cfg.Store.View(ctx, func(tx meta.Tx) (err error) { st, err = getState(tx, k); return err }); err != nil {
-			return total, err
+			return out, err
 		}
 		if st == nil || st.Reclaimed != nil || st.Contract != p.cfg.Chain.Address() || now.Before(st.Expiry) {
 			continue
@@ -409,14 +418,15 @@ func (p *Payer) ReclaimExpired(ctx context.Context) (*big.Int, error) {
 			errs = append(errs, err)
 			continue
 		}
-		total.Add(total, got)
+		out = append(out, *got)
 	}
-	return total, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
-func (p *Payer) reclaim(ctx context.Context, st *ChannelState, key string) (*big.Int, error) {
+func (p *Payer) reclaim(ctx context.Context, st *ChannelState, key string) (*Reclaim, error) {
+	r := &Reclaim{Channel: st.ID, Provider: st.Provider, Amount: new(big.Int), Gas: new(big.Int)}
 	if st.Reclaimed != nil {
-		return new(big.Int), nil
+		return r, nil
 	}
 	oc, err := p.cfg.Chain.Channel(ctx, st.ID)
 	if err != nil {
@@ -426,20 +436,21 @@ func (p *Payer) reclaim(ctx context.Context, st *ChannelState, key string) (*big
 	if err != nil {
 		return nil, err
 	}
-	var got *big.Int
 	switch {
 	case oc.Closed:
-		got = new(big.Int) // reclaimed before (the record was not saved)
+		// Reclaimed before (the record was not saved): nothing more.
 	case now.Before(oc.Expiry):
 		return nil, fmt.Errorf("%w: channel %d to %s expires at %s", meta.ErrInvalid, st.ID, st.Provider, oc.Expiry.UTC().Format(time.RFC3339))
 	default:
-		if got, _, err = p.cfg.Chain.Reclaim(ctx, p.cfg.Key, st.ID); err != nil {
+		got, receipt, err := p.cfg.Chain.Reclaim(ctx, p.cfg.Key, st.ID)
+		if err != nil {
 			return nil, err
 		}
+		r.Amount, r.Gas = got, GasCost(receipt)
 	}
-	st.Reclaimed = got
-	p.log.Info("channel reclaimed", "provider", st.Provider, "channel", st.ID, "amount", got)
-	return got, p.cfg.Store.Update(ctx, func(tx meta.Tx) error { return putState(tx, key, st) })
+	st.Reclaimed = r.Amount
+	p.log.Info("channel reclaimed", "provider", st.Provider, "channel", st.ID, "amount", r.Amount)
+	return r, p.cfg.Store.Update(ctx, func(tx meta.Tx) error { return putState(tx, key, st) })
 }
 
 // chainNow is the chain's clock (the one the contract checks expiries on).

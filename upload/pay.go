@@ -1,0 +1,666 @@
+package upload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/provider"
+	"github.com/pointfs/pointfs/provider/pay"
+)
+
+// Payments (DESIGN §5). After STORE_CHUNK_REQUEST is agreed, the engine
+// checks for a channel to the provider (checkExistingChannel) that covers
+// the link's price; if there is none the link goes to
+// establish_payment_channel, where createChannel (or a top-up) is made,
+// sized for the work expected at that provider. Once the link's pledge is
+// verified (signed), makePayment signs a voucher for the channel's new
+// cumulative total and sends it (SEND_MICROPAYMENT_FOR_CHUNK); a payment
+// record per link (meta.Payment, shown on the link in a detailed status)
+// says what it paid and whether the provider acknowledged it.
+//
+// Nothing stalls silently: a client that cannot fund a channel keeps its
+// links in establish_payment_channel with the reason in their error text
+// and in PaymentStatus, and tries again every PayRetry. A payment the
+// provider did not acknowledge (it was unreachable) is sent again by a
+// background loop, from a durable list, across restarts; a later voucher's
+// higher total covers every earlier one, so resending means sending the
+// latest voucher.
+
+// Micropayer is a Network that can send vouchers; *provider.Client is one.
+type Micropayer interface {
+	SendMicropayment(ctx context.Context, p peer.ID, v *pay.Voucher) (*big.Int, error)
+}
+
+// PaymentStatus is the state of the engine's payments, for status pages.
+type PaymentStatus struct {
+	// State is "off" (no payer configured), "ok", or "blocked" when the
+	// last attempt to fund a channel or to pay failed.
+	State   string    `json:"state"`
+	Message string    `json:"message,omitempty"` // why it is blocked
+	Since   time.Time `json:"since,omitzero"`
+	Client  string    `json:"client,omitempty"` // the paying account
+}
+
+// ProviderSpend is what a file's links cost at one provider.
+type ProviderSpend struct {
+	Provider string         `json:"provider"` // peer id
+	Address  common.Address `json:"address"`
+	Links    int            `json:"links"`             // links with a payment
+	Paid     string         `json:"paid"`              // wei acknowledged by the provider
+	Pending  string         `json:"pending,omitempty"` // wei in vouchers not acknowledged yet
+}
+
+// errPaymentBlocked marks a link that waits for money: it keeps its state.
+var errPaymentBlocked = errors.New("waiting for payment")
+
+// unpaidKey is the meta key of the durable list of signed links whose
+// payments are not all acknowledged.
+const unpaidKey = "pay/unpaid"
+
+type unpaidEntry struct {
+	Chunk meta.ID     `json:"chunk"`
+	Link  meta.LinkID `json:"link"`
+}
+
+// payments is the engine's payment state; nil when payments are off.
+type payments struct {
+	payer *pay.Payer
+	net   Micropayer
+	retry time.Duration
+
+	mu    sync.Mutex
+	issue string
+	since time.Time
+	locks map[common.Address]*sync.Mutex // settle, one provider at a time
+}
+
+func (ps *payments) lock(a common.Address) func() {
+	ps.mu.Lock()
+	l := ps.locks[a]
+	if l == nil {
+		l = new(sync.Mutex)
+		ps.locks[a] = l
+	}
+	ps.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func newPayments(cfg *Config) (*payments, error) {
+	if cfg.Payer == nil {
+		return nil, nil
+	}
+	m, ok := cfg.Net.(Micropayer)
+	if !ok {
+		return nil, fmt.Errorf("%w: the network cannot send micropayments", meta.ErrInvalid)
+	}
+	retry := cfg.PayRetry
+	if retry <= 0 {
+		retry = 5 * time.Second
+	}
+	return &payments{payer: cfg.Payer, net: m, retry: retry, locks: map[common.Address]*sync.Mutex{}}, nil
+}
+
+func (ps *payments) setIssue(err error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if err == nil {
+		ps.issue, ps.since = "", time.Time{}
+		return
+	}
+	if ps.issue == "" {
+		ps.since = time.Now()
+	}
+	ps.issue = err.Error()
+}
+
+// PaymentStatus reports whether the engine can pay its providers.
+func (e *Engine) PaymentStatus() PaymentStatus {
+	ps := e.pay
+	if ps == nil {
+		return PaymentStatus{State: "off"}
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	st := PaymentStatus{State: "ok", Client: ps.payer.Address().Hex()}
+	if ps.issue != "" {
+		st.State, st.Message, st.Since = "blocked", ps.issue, ps.since
+	}
+	return st
+}
+
+// Payer returns the engine's payer (nil when payments are off).
+func (e *Engine) Payer() *pay.Payer {
+	if e.pay == nil {
+		return nil
+	}
+	return e.pay.payer
+}
+
+// offeredRate is the price per byte per day a link offers in its
+// STORE_CHUNK_REQUEST: the provider's rate from its OFFER.
+func offeredRate(l *meta.Link) *big.Int {
+	if r, ok := new(big.Int).SetString(l.Rate, 10); ok {
+		return r
+	}
+	// Links made before Rate was kept: Price = rate × length × days.
+	price, ok := new(big.Int).SetString(l.Price, 10)
+	if !ok {
+		return nil
+	}
+	unit := provider.Price(big.NewInt(1), l.SealedLen, l.Expires.Sub(l.Created))
+	if unit.Sign() > 0 {
+		if q, r := new(big.Int).QuoRem(price, unit, new(big.Int)); r.Sign() == 0 {
+			return q
+		}
+	}
+	return price
+}
+
+// rateOf is the rate a new link keeps from the provider's offer.
+func rateOf(o provider.Offer) string {
+	if o.PricePerByteDay == nil {
+		return "0"
+	}
+	return o.PricePerByteDay.String()
+}
+
+func linkCost(l *meta.Link) *big.Int {
+	p, ok := new(big.Int).SetString(l.Price, 10)
+	if !ok || p.Sign() < 0 {
+		return new(big.Int)
+	}
+	return p
+}
+
+// needsChannel is checkExistingChannel for an agreed link: whether it must
+// go through establish_payment_channel first. It reads local state only.
+func (e *Engine) needsChannel(ctx context.Context, l *meta.Link) bool {
+	if e.pay == nil || linkCost(l).Sign() == 0 {
+		return false
+	}
+	return !e.pay.payer.Ready(ctx, l.Address, linkCost(l))
+}
+
+// establishChannel is createChannel (or a top-up or an extension) for l's
+// provider, sized for the work expected there: the links the chunks in
+// flight will place with it, at l's price. Failing for lack of money or
+// of the chain, it returns an error wrapping errPaymentBlocked: the link
+// waits in establish_payment_channel and tries again.
+func (e *Engine) establishChannel(ctx context.Context, l *meta.Link) error {
+	need := linkCost(l)
+	expect := new(big.Int).Mul(need, big.NewInt(e.expectedLinks(ctx)))
+	_, err := e.pay.payer.Ensure(ctx, l.Address, need, expect)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err = fmt.Errorf("%w: payment channel to %s: %w", errPaymentBlocked, l.Address, err)
+		e.pay.setIssue(err)
+		return err
+	}
+	e.pay.setIssue(nil)
+	return nil
+}
+
+// expectedLinks estimates how many links the chunks in flight will place
+// with one provider: uploading chunks × redundancy / providers, within
+// [1, 1024].
+func (e *Engine) expectedLinks(ctx context.Context) int64 {
+	n := 0
+	_ = e.store.View(ctx, func(tx meta.Tx) error {
+		n = 0
+		return tx.Uploading(func(meta.ID) error { n++; return nil })
+	})
+	e.providers.mu.Lock()
+	np := max(len(e.providers.offers), 1)
+	e.providers.mu.Unlock()
+	k := (int64(n)*int64(e.cfg.Redundancy) + int64(np) - 1) / int64(np)
+	return min(max(k, 1), 1024)
+}
+
+// linkPay is the payment record of one link, kept apart from the link's
+// own record (meta key "pay/link/<link id>") so that other writers of
+// signed links (audits, renewals) never overwrite it.
+type linkPay struct {
+	Chunk    meta.ID        `json:"chunk"`
+	Provider string         `json:"provider"`
+	Address  common.Address `json:"address"`
+	Payments []meta.Payment `json:"payments"`
+}
+
+func linkPayKey(id meta.LinkID) string { return "pay/link/" + id.String() }
+
+func getLinkPay(tx meta.Tx, id meta.LinkID) (*linkPay, error) {
+	b, err := tx.Get(linkPayKey(id))
+	if errors.Is(err, meta.ErrNotFound) || (err == nil && len(b) == 0) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var lp linkPay
+	if err := json.Unmarshal(b, &lp); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", meta.ErrCorrupt, linkPayKey(id), err)
+	}
+	return &lp, nil
+}
+
+func putLinkPay(tx meta.Tx, id meta.LinkID, lp *linkPay) error {
+	b, err := json.Marshal(lp)
+	if err != nil {
+		return err
+	}
+	return tx.Put(linkPayKey(id), b)
+}
+
+// owe records, in tx, that l owes amount more to its provider: a payment
+// without a voucher yet, and l on the durable list of links to pay.
+func owe(tx meta.Tx, l *meta.Link, amount *big.Int) error {
+	lp, err := getLinkPay(tx, l.ID)
+	if err != nil {
+		return err
+	}
+	if lp == nil {
+		lp = &linkPay{Chunk: l.Chunk, Provider: l.Provider, Address: l.Address}
+	}
+	lp.Payments = append(lp.Payments, meta.Payment{Amount: amount.String()})
+	if err := putLinkPay(tx, l.ID, lp); err != nil {
+		return err
+	}
+	return editUnpaid(tx, func(list []unpaidEntry) []unpaidEntry {
+		return append(list, unpaidEntry{Chunk: l.Chunk, Link: l.ID})
+	})
+}
+
+// advanceSigned persists l as signed and, when it has a price, records
+// what it owes in the same transaction, so that a crash before the
+// payment cannot forget it.
+func (e *Engine) advanceSigned(ctx context.Context, l *meta.Link) error {
+	l.State = meta.LinkSigned
+	l.Updated = e.cfg.Now()
+	cost := linkCost(l)
+	return e.store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error {
+		if err := tx.PutLink(l); err != nil {
+			return err
+		}
+		if e.pay == nil || cost.Sign() == 0 {
+			return nil
+		}
+		if lp, err := getLinkPay(tx, l.ID); err != nil || lp != nil {
+			return err // signed again after a restart: owed once
+		}
+		return owe(tx, l, cost)
+	})
+}
+
+// paySigned is makePayment for a link just signed: a voucher for its
+// price, sent at once. A failure is recorded and retried by the payment
+// loop.
+func (e *Engine) paySigned(ctx context.Context, l *meta.Link, p peer.ID) {
+	if e.pay == nil || linkCost(l).Sign() == 0 {
+		return
+	}
+	if err := e.settle(ctx, l.ID, l.Address, p); err != nil && ctx.Err() == nil {
+		e.log.Info("payment not acknowledged yet", "link", l.ID, "provider", l.Provider, "err", err)
+	}
+}
+
+// PayRenewal pays for extending l's pledge from old to until at its rate
+// (the provider bills the same extension). Call it once the renewed pledge
+// is verified.
+func (e *Engine) PayRenewal(ctx context.Context, l *meta.Link, p peer.ID, old, until time.Time) error {
+	if e.pay == nil || !until.After(old) {
+		return nil
+	}
+	amount := provider.Price(offeredRate(l), l.SealedLen, until.Sub(old))
+	if amount.Sign() == 0 {
+		return nil
+	}
+	err := e.store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error { return owe(tx, l, amount) })
+	if err != nil {
+		return err
+	}
+	return e.settle(ctx, l.ID, l.Address, p)
+}
+
+// settle signs vouchers for link id's payments that have none yet, sends
+// the latest voucher to the provider, and records what the provider
+// acknowledged. Once all are acknowledged the link leaves the list of
+// links to pay. Work for one provider is serialized.
+func (e *Engine) settle(ctx context.Context, id meta.LinkID, addr common.Address, p peer.ID) (err error) {
+	ps := e.pay
+	unlock := ps.lock(addr)
+	defer unlock()
+	var lp *linkPay
+	if err := e.store.View(ctx, func(tx meta.Tx) (err error) { lp, err = getLinkPay(tx, id); return err }); err != nil {
+		return err
+	}
+	if lp == nil {
+		return nil
+	}
+	save := func() error {
+		done := !slices.ContainsFunc(lp.Payments, func(pm meta.Payment) bool { return !pm.Acked })
+		return e.store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error {
+			if err := putLinkPay(tx, id, lp); err != nil {
+				return err
+			}
+			if !done {
+				return nil
+			}
+			return editUnpaid(tx, func(list []unpaidEntry) []unpaidEntry {
+				return slices.DeleteFunc(list, func(u unpaidEntry) bool { return u.Link == id })
+			})
+		})
+	}
+	defer func() {
+		for i := range lp.Payments {
+			if pm := &lp.Payments[i]; !pm.Acked {
+				pm.Error = ""
+				if err != nil {
+					pm.Error = err.Error()
+				}
+			}
+		}
+		if perr := save(); err == nil {
+			err = perr
+		}
+	}()
+	for i := range lp.Payments {
+		pm := &lp.Payments[i]
+		if pm.Cumulative != "" || pm.Acked {
+			continue
+		}
+		amount, _ := new(big.Int).SetString(pm.Amount, 10)
+		v, err := ps.payer.Pay(ctx, addr, amount)
+		if err != nil {
+			err = fmt.Errorf("%w: pay %s: %w", errPaymentBlocked, addr, err)
+			ps.setIssue(err)
+			return err
+		}
+		pm.Channel, pm.Cumulative = v.Channel, v.Cumulative.String()
+		// Keep the voucher's total before it goes out: the payer never
+		// signs this amount again.
+		if err := save(); err != nil {
+			return err
+		}
+	}
+	v, err := ps.payer.Latest(ctx, addr)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return fmt.Errorf("%w: no voucher for %s", meta.ErrNotFound, addr)
+	}
+	total, err := ps.net.SendMicropayment(ctx, p, v)
+	switch {
+	case errors.Is(err, meta.ErrExists):
+		// The provider holds this voucher (or a higher one, which only we
+		// could have signed): an earlier send got through.
+		total = v.Cumulative
+	case err != nil:
+		return err
+	}
+	ps.setIssue(nil)
+	if err := ps.payer.Acked(ctx, addr, v.Channel, total); err != nil {
+		return err
+	}
+	old := false
+	for i := range lp.Payments {
+		pm := &lp.Payments[i]
+		c, ok := new(big.Int).SetString(pm.Cumulative, 10)
+		switch {
+		case pm.Acked:
+		case ok && pm.Channel == v.Channel && c.Cmp(total) <= 0:
+			pm.Acked = true
+		case pm.Channel != v.Channel:
+			// Signed on a channel since replaced (it expired) and never
+			// acknowledged, so never credited: pay it on the current one
+			// next round.
+			pm.Channel, pm.Cumulative = 0, ""
+			old = true
+		}
+	}
+	if old {
+		return fmt.Errorf("payments of link %s signed on a replaced channel go out again", id)
+	}
+	return nil
+}
+
+// payLoop sends again, every PayRetry, the payments of signed links that
+// were not acknowledged.
+func (e *Engine) payLoop(ctx context.Context) {
+	t := time.NewTicker(e.pay.retry)
+	defer t.Stop()
+	for {
+		if err := e.PayRound(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("payment round", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// PayRound settles once every link on the list of links to pay.
+func (e *Engine) PayRound(ctx context.Context) error {
+	if e.pay == nil {
+		return nil
+	}
+	var list []unpaidEntry
+	err := e.store.View(ctx, func(tx meta.Tx) (err error) {
+		list, err = readUnpaid(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, u := range list {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var lp *linkPay
+		err := e.store.View(ctx, func(tx meta.Tx) (err error) { lp, err = getLinkPay(tx, u.Link); return err })
+		if err == nil && lp == nil {
+			err = e.store.Update(ctx, func(tx meta.Tx) error {
+				return editUnpaid(tx, func(list []unpaidEntry) []unpaidEntry {
+					return slices.DeleteFunc(list, func(x unpaidEntry) bool { return x.Link == u.Link })
+				})
+			})
+			if err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p, err := peer.Decode(lp.Provider)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := e.settle(ctx, u.Link, lp.Address, p); err != nil {
+			errs = append(errs, fmt.Errorf("link %s: %w", u.Link, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func readUnpaid(tx meta.Tx) ([]unpaidEntry, error) {
+	b, err := tx.Get(unpaidKey)
+	if errors.Is(err, meta.ErrNotFound) || (err == nil && len(b) == 0) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var list []unpaidEntry
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", meta.ErrCorrupt, unpaidKey, err)
+	}
+	return list, nil
+}
+
+func editUnpaid(tx meta.Tx, fn func([]unpaidEntry) []unpaidEntry) error {
+	list, err := readUnpaid(tx)
+	if err != nil {
+		return err
+	}
+	list = fn(list)
+	slices.SortFunc(list, func(a, b unpaidEntry) int { return slices.Compare(a.Link[:], b.Link[:]) })
+	list = slices.CompactFunc(list, func(a, b unpaidEntry) bool { return a.Link == b.Link })
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	return tx.Put(unpaidKey, b)
+}
+
+// Cost returns what the links of file id cost so far: the payments their
+// providers acknowledged, in wei (the xattr user.point.cost). A chunk that
+// several files share counts for each of them.
+func (e *Engine) Cost(ctx context.Context, id meta.ID) (*big.Int, error) {
+	spend, err := e.Spend(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	total := new(big.Int)
+	for _, s := range spend {
+		p, _ := new(big.Int).SetString(s.Paid, 10)
+		total.Add(total, p)
+	}
+	return total, nil
+}
+
+// Spend returns what file id's links cost at each provider (paid and
+// pending), by provider.
+func (e *Engine) Spend(ctx context.Context, id meta.ID) ([]ProviderSpend, error) {
+	var links []*meta.Link
+	err := e.store.View(ctx, func(tx meta.Tx) error {
+		links = links[:0]
+		chunks, err := tx.FileChunks(id)
+		if err != nil {
+			return err
+		}
+		f := &meta.File{ID: id, Chunks: chunks}
+		for _, c := range f.DistinctChunks() {
+			ls, err := tx.Links(c)
+			if err != nil && !errors.Is(err, meta.ErrNotFound) {
+				return err
+			}
+			links = append(links, ls...)
+		}
+		return withPayments(tx, links)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return spendOf(links), nil
+}
+
+// withPayments fills in the payments of links from their payment records.
+func withPayments(tx meta.Tx, links []*meta.Link) error {
+	for _, l := range links {
+		lp, err := getLinkPay(tx, l.ID)
+		if err != nil {
+			return err
+		}
+		if lp != nil {
+			l.Payments = lp.Payments
+		}
+	}
+	return nil
+}
+
+func spendOf(links []*meta.Link) []ProviderSpend {
+	type acc struct {
+		s             ProviderSpend
+		paid, pending *big.Int
+	}
+	by := map[string]*acc{}
+	var order []string
+	for _, l := range links {
+		if len(l.Payments) == 0 {
+			continue
+		}
+		a := by[l.Provider]
+		if a == nil {
+			a = &acc{s: ProviderSpend{Provider: l.Provider, Address: l.Address}, paid: new(big.Int), pending: new(big.Int)}
+			by[l.Provider] = a
+			order = append(order, l.Provider)
+		}
+		a.s.Links++
+		for _, pm := range l.Payments {
+			v, ok := new(big.Int).SetString(pm.Amount, 10)
+			if !ok {
+				continue
+			}
+			if pm.Acked {
+				a.paid.Add(a.paid, v)
+			} else {
+				a.pending.Add(a.pending, v)
+			}
+		}
+	}
+	slices.Sort(order)
+	out := make([]ProviderSpend, 0, len(order))
+	for _, k := range order {
+		a := by[k]
+		a.s.Paid = a.paid.String()
+		if a.pending.Sign() > 0 {
+			a.s.Pending = a.pending.String()
+		}
+		out = append(out, a.s)
+	}
+	return out
+}
+
+// fillPayments adds cost, spend per provider and any payment problem to a
+// detailed status, and each link's payments.
+func (e *Engine) fillPayments(ctx context.Context, st *FileStatus) {
+	if e.pay == nil {
+		return
+	}
+	var links []*meta.Link
+	seen := map[meta.LinkID]bool{}
+	for _, cs := range st.Chunks {
+		for _, l := range cs.Links {
+			if !seen[l.ID] {
+				seen[l.ID] = true
+				links = append(links, l)
+			}
+			if l.State == meta.LinkEstablishPaymentChannel && l.Error != "" && st.Payment == "" {
+				st.Payment = l.Error
+			}
+		}
+	}
+	if err := e.store.View(ctx, func(tx meta.Tx) error { return withPayments(tx, links) }); err != nil {
+		e.log.Warn("read payments", "file", st.File.ID, "err", err)
+	}
+	st.Spend = spendOf(links)
+	total := new(big.Int)
+	for _, s := range st.Spend {
+		p, _ := new(big.Int).SetString(s.Paid, 10)
+		total.Add(total, p)
+	}
+	st.Cost = total.String()
+	if st.Payment == "" {
+		if ps := e.PaymentStatus(); ps.State == "blocked" {
+			st.Payment = ps.Message
+		}
+	}
+}

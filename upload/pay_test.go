@@ -1,0 +1,282 @@
+package upload_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"math/big"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	ethcrypto "github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/provider"
+	"github.com/pointfs/pointfs/provider/pay"
+	"github.com/pointfs/pointfs/provider/pay/devchain"
+	"github.com/pointfs/pointfs/upload"
+)
+
+// payNet is a dev chain, providers that charge 1 wei per byte per day and
+// take payments on it, and the client's key.
+type payNet struct {
+	chain   *devchain.DevChain
+	servers []*provider.Server
+	keys    []*ecdsa.PrivateKey // of the servers
+	dir     string              // the client's data dir
+	key     *ecdsa.PrivateKey   // the client's
+}
+
+func startPayNet(t *testing.T, n int, clientFunds *big.Int) *payNet {
+	t.Helper()
+	ctx := context.Background()
+	pn := &payNet{dir: t.TempDir()}
+	var err error
+	if pn.key, err = provider.LoadOrCreateKey(filepath.Join(pn.dir, "key")); err != nil {
+		t.Fatal(err)
+	}
+	var fund []common.Address
+	var dirs []string
+	for i := 0; i < n; i++ {
+		dir := t.TempDir()
+		k, err := provider.LoadOrCreateKey(filepath.Join(dir, "key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, dir)
+		pn.keys = append(pn.keys, k)
+		fund = append(fund, ethcrypto.PubkeyToAddress(k.PublicKey))
+	}
+	if pn.chain, err = devchain.Start(ctx, devchain.Config{Fund: fund}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pn.chain.Close() })
+	if err := pn.chain.Fund(ctx, clientFunds, ethcrypto.PubkeyToAddress(pn.key.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	var boot []peer.AddrInfo
+	for i, dir := range dirs {
+		s, err := provider.Start(ctx, provider.Config{
+			DataDir: dir, Key: pn.keys[i], Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot,
+			PricePerByteDay: big.NewInt(1), Pay: provider.PayConfig{Chain: pn.chain.Chain()},
+			Logger: testLogger(t).With("provider", i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if i == 0 {
+			boot = []peer.AddrInfo{s.AddrInfo()}
+		}
+		pn.servers = append(pn.servers, s)
+	}
+	return pn
+}
+
+// client opens the engine with a payer on the chain.
+func (pn *payNet) client(t *testing.T) *client {
+	return openClient(t, pn.dir, pn.servers, func(cfg *upload.Config) {
+		p, err := pay.NewPayer(pay.PayerConfig{Chain: pn.chain.Chain(), Key: pn.key, Store: cfg.Store, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Payer = p
+		cfg.PayRetry = 200 * time.Millisecond
+	})
+}
+
+// waitPaid waits until every payment of file id is acknowledged.
+func waitPaid(t *testing.T, e *upload.Engine, id meta.ID) []upload.ProviderSpend {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		spend, err := e.Spend(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending := false
+		for _, s := range spend {
+			pending = pending || s.Pending != ""
+		}
+		if !pending && len(spend) > 0 {
+			return spend
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("payments not acknowledged: %+v", spend)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func wei(s string) *big.Int {
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return new(big.Int)
+	}
+	return v
+}
+
+// TestUploadPaysEachProviderExactly: an upload at redundancy 3 pays each
+// signed link's price to its provider through the provider's channel; the
+// providers claim and their balances rise by exactly the sum of their
+// vouchers less gas; after the channels expire the client reclaims the
+// rest of its deposits.
+func TestUploadPaysEachProviderExactly(t *testing.T) {
+	ctx := context.Background()
+	pn := startPayNet(t, 3, nil)
+	c := pn.client(t)
+	data := randomBytes(t, 1<<20+4321) // 5 chunks and the chunkinfo
+	id := putBytes(t, c.engine, data, &meta.Policy{Redundancy: 3, Expires: time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)})
+	waitUploaded(t, c.engine, id, time.Minute)
+	spend := waitPaid(t, c.engine, id)
+
+	// What each provider is owed: the prices of its signed links.
+	st, err := c.engine.Status(ctx, id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[common.Address]*big.Int{}
+	links := 0
+	for _, cs := range st.Chunks {
+		for _, l := range cs.Links {
+			if l.State != meta.LinkSigned {
+				continue
+			}
+			links++
+			if want[l.Address] == nil {
+				want[l.Address] = new(big.Int)
+			}
+			want[l.Address].Add(want[l.Address], wei(l.Price))
+			if len(l.Payments) != 1 || !l.Payments[0].Acked || l.Payments[0].Amount != l.Price || l.Rate != "1" {
+				t.Fatalf("link %s: rate %s, price %s, payments %+v", l.ID, l.Rate, l.Price, l.Payments)
+			}
+		}
+	}
+	if links != 3*len(st.Chunks) || len(want) != 3 {
+		t.Fatalf("%d signed links at %d providers for %d chunks", links, len(want), len(st.Chunks))
+	}
+	total := new(big.Int)
+	for _, s := range spend {
+		if wei(s.Paid).Cmp(want[s.Address]) != 0 {
+			t.Errorf("provider %s: spend %s, links cost %v", s.Address, s.Paid, want[s.Address])
+		}
+		total.Add(total, wei(s.Paid))
+	}
+	if cost, err := c.engine.Cost(ctx, id); err != nil || cost.Cmp(total) != 0 || st.Cost != total.String() {
+		t.Fatalf("cost %v (status %s), %v; want %v", cost, st.Cost, err, total)
+	}
+	t.Logf("%d links, cost %v wei", links, total)
+
+	// Each provider claims: its balance rises by its vouchers, less gas.
+	ch := pn.chain.Chain()
+	for i, s := range pn.servers {
+		a := ethcrypto.PubkeyToAddress(pn.keys[i].PublicKey)
+		if u, _ := s.Payee().Unpaid(c.engine.Address()); u.Sign() > 0 {
+			t.Errorf("provider %d: client still owes %v", i, u)
+		}
+		before, _ := ch.Balance(ctx, a)
+		claims, err := s.Payee().Claim(ctx)
+		if err != nil || len(claims) != 1 || claims[0].Err != nil {
+			t.Fatalf("provider %d claims: %+v, %v", i, claims, err)
+		}
+		after, _ := ch.Balance(ctx, a)
+		if claims[0].Cumulative.Cmp(want[a]) != 0 || claims[0].Amount.Cmp(want[a]) != 0 {
+			t.Errorf("provider %d claimed %v (voucher %v), links cost %v", i, claims[0].Amount, claims[0].Cumulative, want[a])
+		}
+		delta := new(big.Int).Sub(after, before)
+		if exp := new(big.Int).Sub(want[a], claims[0].Gas); delta.Cmp(exp) != 0 {
+			t.Errorf("provider %d: balance moved by %v, want %v - gas %v = %v", i, delta, want[a], claims[0].Gas, exp)
+		}
+	}
+
+	// After the channels expire, the client takes back what is left.
+	payer := c.engine.Payer()
+	chans, err := payer.Channels(ctx)
+	if err != nil || len(chans) != 3 {
+		t.Fatalf("channels %d, %v", len(chans), err)
+	}
+	left := new(big.Int)
+	for _, cs := range chans {
+		left.Add(left, cs.Available())
+	}
+	if left.Sign() <= 0 {
+		t.Fatalf("nothing left in the deposits")
+	}
+	if _, err := payer.ReclaimExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pn.chain.AdjustTime(pay.DefaultLifetime + time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := payer.Balance(ctx)
+	got, err := payer.ReclaimExpired(ctx)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("reclaimed %+v, %v", got, err)
+	}
+	back, gas := new(big.Int), new(big.Int)
+	for _, r := range got {
+		back.Add(back, r.Amount)
+		gas.Add(gas, r.Gas)
+	}
+	if back.Cmp(left) != 0 {
+		t.Fatalf("reclaimed %v, want deposits less payments = %v", back, left)
+	}
+	after, _ := payer.Balance(ctx)
+	if gain, want := new(big.Int).Sub(after, before), new(big.Int).Sub(back, gas); gain.Cmp(want) != 0 {
+		t.Errorf("client balance moved by %v, want %v reclaimed - %v gas", gain, back, gas)
+	}
+	for _, cs := range chans {
+		if oc, _ := ch.Channel(ctx, cs.ID); !oc.Closed || oc.Paid.Cmp(want[cs.Provider]) != 0 {
+			t.Errorf("channel %d after reclaim: %+v", cs.ID, oc)
+		}
+	}
+}
+
+// TestOutOfFundsIsVisible: a client whose account cannot fund a channel
+// keeps its links in establish_payment_channel with the reason shown, and
+// the upload goes on by itself once the account is funded.
+func TestOutOfFundsIsVisible(t *testing.T) {
+	ctx := context.Background()
+	pn := startPayNet(t, 3, big.NewInt(1000)) // not even the gas of a channel
+	c := pn.client(t)
+	id := putBytes(t, c.engine, randomBytes(t, 300<<10), &meta.Policy{Redundancy: 3, Expires: time.Now().Add(24 * time.Hour).Truncate(time.Second)})
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := c.engine.Status(ctx, id, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting := 0
+		for _, cs := range st.Chunks {
+			for _, l := range cs.Links {
+				if l.State == meta.LinkFailed {
+					t.Fatalf("link failed for lack of money: %s", l.Error)
+				}
+				if l.State == meta.LinkEstablishPaymentChannel && strings.Contains(l.Error, "insufficient funds") {
+					waiting++
+				}
+			}
+		}
+		ps := c.engine.PaymentStatus()
+		if waiting > 0 && strings.Contains(st.Payment, "insufficient funds") && ps.State == "blocked" {
+			t.Logf("%d links wait: %s", waiting, st.Payment)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no visible out-of-funds state: payment %q, engine %+v", st.Payment, ps)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := pn.chain.Fund(ctx, nil, c.engine.Address()); err != nil {
+		t.Fatal(err)
+	}
+	waitUploaded(t, c.engine, id, time.Minute)
+	waitPaid(t, c.engine, id)
+	if ps := c.engine.PaymentStatus(); ps.State != "ok" {
+		t.Errorf("payment status after funding: %+v", ps)
+	}
+}
