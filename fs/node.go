@@ -435,6 +435,20 @@ func (d *node) newChild(ctx context.Context, h *fuse.Header, name string, mode o
 		return nil, Errno(err)
 	}
 	now := time.Now()
+	c, err := d.newChildLocked(ctx, h, name, mode, target, ino, now)
+	if err != nil {
+		return nil, err
+	}
+	// Not under d's lock: the cache lock comes first (FS.treeMu comment).
+	f.mu.Lock()
+	c.lookedUp = now
+	f.nodes[ino] = c
+	f.mu.Unlock()
+	return c, nil
+}
+
+func (d *node) newChildLocked(ctx context.Context, h *fuse.Header, name string, mode os.FileMode, target string, ino meta.Inode, now time.Time) (*node, error) {
+	f := d.fs
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m.Nlink == 0 {
@@ -463,7 +477,7 @@ func (d *node) newChild(ctx context.Context, h *fuse.Header, name string, mode o
 		m.Spooled = true
 		c.spool, c.local, c.dirty = sp, true, true
 	}
-	err = f.store.Update(ctx, func(tx meta.Tx) error {
+	err := f.store.Update(ctx, func(tx meta.Tx) error {
 		if err := tx.PutNode(&m); err != nil {
 			return err
 		}
@@ -482,10 +496,6 @@ func (d *node) newChild(ctx context.Context, h *fuse.Header, name string, mode o
 	d.m = pm
 	d.entries++
 	c.m = m
-	f.mu.Lock()
-	c.lookedUp = now
-	f.nodes[ino] = c
-	f.mu.Unlock()
 	return c, nil
 }
 

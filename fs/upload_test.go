@@ -304,3 +304,37 @@ func TestXattrTools(t *testing.T) {
 	}
 	in.unmount()
 }
+
+// TestSignalAndUmount: SIGTERM makes the daemon unmount and close; plain
+// umount ends it too; nothing written is lost either way.
+func TestSignalAndUmount(t *testing.T) {
+	in := newInstance(t)
+	in.mount()
+	data := randomBytes(3, 3<<20)
+	if err := os.WriteFile(in.path("f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(in.pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(in.pid, 60*time.Second)
+	if isMounted(in.mnt) {
+		t.Fatal("still mounted after SIGTERM")
+	}
+	if !strings.Contains(in.logTail(), `msg=closed`) {
+		t.Errorf("the daemon did not close cleanly:\n%s", in.logTail())
+	}
+	in.mount()
+	cmpFile(t, in.path("f"), data)
+	if err := os.WriteFile(in.path("g"), data[:1000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("umount", in.mnt).CombinedOutput(); err != nil {
+		t.Skipf("umount: %v: %s", err, out)
+	}
+	waitExit(in.pid, 60*time.Second)
+	in.mount()
+	cmpFile(t, in.path("f"), data)
+	cmpFile(t, in.path("g"), data[:1000])
+	in.unmount()
+}

@@ -90,6 +90,11 @@ func cmdMount(args []string) error {
 	} else if !st.IsDir() {
 		return fmt.Errorf("mountpoint %s is not a directory", o.mountpoint)
 	}
+	if os.Getenv("PATH") == "" {
+		// mount(8) runs its helpers with an empty environment; bazil
+		// and we run fusermount3 by name.
+		os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
 	if _, err := exec.LookPath("fusermount3"); err != nil {
 		return errors.New("fusermount3 not found: install fuse3 (apt-get install fuse3)")
 	}
@@ -220,6 +225,7 @@ func serveMount(o mountOptions, ready *os.File) (err error) {
 		if cerr := n.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
+		log.Info("closed", "err", err)
 	}()
 	fsys, err := fs.New(fs.Config{
 		Engine:        engineAdapter{n.Engine},
