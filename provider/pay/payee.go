@@ -80,6 +80,7 @@ type Payee struct {
 
 // channelRecord is what a Payee keeps of one channel.
 type channelRecord struct {
+	Contract common.Address `json:"contract"`
 	ID       uint64         `json:"id"`
 	Client   common.Address `json:"client"`
 	Deposit  string         `json:"deposit"` // as last read from the chain
@@ -98,12 +99,13 @@ type account struct {
 }
 
 var (
-	keyChannel = []byte("c") // c ‖ uint64be(id) → channelRecord
+	keyChannel = []byte("c") // c ‖ contract ‖ uint64be(id) → channelRecord
 	keyAccount = []byte("a") // a ‖ client address → account
 )
 
-func channelKey(id uint64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte{}, keyChannel...), id)
+func channelKey(contract common.Address, id uint64) []byte {
+	k := append(append([]byte{}, keyChannel...), contract[:]...)
+	return binary.BigEndian.AppendUint64(k, id)
 }
 func accountKey(a common.Address) []byte {
 	return append(append([]byte{}, keyAccount...), a[:]...)
@@ -166,7 +168,7 @@ func (p *Payee) Accept(ctx context.Context, client common.Address, v *Voucher) (
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	rec, err := p.channel(v.Channel)
+	rec, err := p.channel(v.Contract, v.Channel)
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return nil, err
 	}
@@ -212,7 +214,7 @@ func (p *Payee) Accept(ctx context.Context, client common.Address, v *Voucher) (
 			return nil, fmt.Errorf("%w: %v wei on channel %d, %v were claimed already", ErrStaleVoucher, v.Cumulative, v.Channel, oc.Paid)
 		}
 		if rec == nil {
-			rec = &channelRecord{ID: v.Channel, Client: client, Claimed: oc.Paid.String()}
+			rec = &channelRecord{Contract: v.Contract, ID: v.Channel, Client: client, Claimed: oc.Paid.String()}
 		}
 		rec.Deposit, rec.Expiry, deposit = oc.Deposit.String(), oc.Expiry.Unix(), oc.Deposit
 	}
@@ -240,7 +242,7 @@ func (p *Payee) Accept(ctx context.Context, client common.Address, v *Voucher) (
 	if err != nil {
 		return nil, err
 	}
-	if err := p.cfg.Store.Put(Pair{channelKey(rec.ID), rb}, Pair{accountKey(client), ab}); err != nil {
+	if err := p.cfg.Store.Put(Pair{channelKey(rec.Contract, rec.ID), rb}, Pair{accountKey(client), ab}); err != nil {
 		return nil, fmt.Errorf("pay: keep voucher: %w", err)
 	}
 	*acct = next
@@ -304,8 +306,8 @@ func (p *Payee) account(client common.Address) (*account, error) {
 	return a, nil
 }
 
-func (p *Payee) channel(id uint64) (*channelRecord, error) {
-	b, err := p.cfg.Store.Get(channelKey(id))
+func (p *Payee) channel(contract common.Address, id uint64) (*channelRecord, error) {
+	b, err := p.cfg.Store.Get(channelKey(contract, id))
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +323,7 @@ func (p *Payee) putChannel(rec *channelRecord) error {
 	if err != nil {
 		return err
 	}
-	return p.cfg.Store.Put(Pair{channelKey(rec.ID), b})
+	return p.cfg.Store.Put(Pair{channelKey(rec.Contract, rec.ID), b})
 }
 
 // now is the later of the wall clock and the chain's: the conservative
@@ -339,6 +341,7 @@ func (p *Payee) now(ctx context.Context) (time.Time, error) {
 
 // ChannelInfo is a channel as the Payee knows it.
 type ChannelInfo struct {
+	Contract  common.Address
 	ID        uint64
 	Client    common.Address
 	Deposit   *big.Int
@@ -366,7 +369,7 @@ func (p *Payee) Channels() ([]ChannelInfo, error) {
 
 func (rec *channelRecord) info() ChannelInfo {
 	ci := ChannelInfo{
-		ID: rec.ID, Client: rec.Client, Deposit: amount(rec.Deposit), Expiry: time.Unix(rec.Expiry, 0),
+		Contract: rec.Contract, ID: rec.ID, Client: rec.Client, Deposit: amount(rec.Deposit), Expiry: time.Unix(rec.Expiry, 0),
 		Latest: rec.Voucher, Claimed: amount(rec.Claimed), Unclaimed: new(big.Int), Lost: rec.Lost,
 	}
 	if rec.Voucher != nil && rec.Lost == "" {
@@ -411,7 +414,10 @@ func (p *Payee) claim(ctx context.Context, due func(*channelRecord, time.Time) b
 		return nil, err
 	}
 	var todo []uint64
-	err = p.cfg.Store.Each(keyChannel, func(_, val []byte) error {
+	contract := p.cfg.Chain.Address()
+	// Vouchers of another contract (a dev chain that is gone) cannot be
+	// claimed here.
+	err = p.cfg.Store.Each(append(append([]byte{}, keyChannel...), contract[:]...), func(_, val []byte) error {
 		var rec channelRecord
 		if err := json.Unmarshal(val, &rec); err != nil {
 			return fmt.Errorf("%w: channel record: %v", meta.ErrCorrupt, err)
@@ -427,7 +433,7 @@ func (p *Payee) claim(ctx context.Context, due func(*channelRecord, time.Time) b
 	var out []Claim
 	for _, id := range todo {
 		p.mu.Lock()
-		rec, err := p.channel(id)
+		rec, err := p.channel(contract, id)
 		p.mu.Unlock()
 		if err != nil {
 			return out, err
@@ -456,7 +462,7 @@ func (p *Payee) claim(ctx context.Context, due func(*channelRecord, time.Time) b
 		}
 		if err == nil || lost != "" {
 			p.mu.Lock()
-			if cur, gerr := p.channel(id); gerr == nil {
+			if cur, gerr := p.channel(contract, id); gerr == nil {
 				if err == nil {
 					cur.Claimed = v.Cumulative.String()
 				} else {
