@@ -414,8 +414,9 @@ type dirSnap struct {
 
 // Listings are kept for a short while, a few at a time.
 const (
-	snapTTL  = 30 * time.Second
-	maxSnaps = 4
+	snapTTL        = 30 * time.Second
+	maxSnaps       = 4
+	maxSnapEntries = 100000
 )
 
 func (f *FS) putSnap(dir meta.Inode, s *dirSnap) {

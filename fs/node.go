@@ -363,8 +363,12 @@ func (n *node) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 			t := fuse.DT_Unknown
 			if c, err := tx.Node(ino); err == nil {
 				t = direntType(c.Mode)
-				snap.ents[name] = ino
-				snap.recs[ino] = c
+				if snap != nil && len(snap.ents) < maxSnapEntries {
+					snap.ents[name] = ino
+					snap.recs[ino] = c
+				} else {
+					snap = nil // too big to keep
+				}
 			}
 			out = append(out, fuse.Dirent{Inode: uint64(ino), Type: t, Name: name})
 			return nil
@@ -373,7 +377,9 @@ func (n *node) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 	if err != nil {
 		return nil, Errno(err)
 	}
-	f.putSnap(n.ino, snap)
+	if snap != nil {
+		f.putSnap(n.ino, snap)
+	}
 	return out, nil
 }
 
