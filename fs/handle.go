@@ -222,8 +222,8 @@ func (n *node) writeAt(ctx context.Context, p []byte, off int64, kill bool) (int
 
 // truncateLocked sets the content's size.
 func (n *node) truncateLocked(ctx context.Context, size int64) error {
-	if size == n.m.Size && (n.local || size == 0) {
-		return nil
+	if size == n.m.Size {
+		return nil // nothing to copy or put
 	}
 	if err := n.prepareWriteLocked(ctx, size == 0); err != nil {
 		return err
