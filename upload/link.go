@@ -64,9 +64,6 @@ func (e *Engine) drive(ctx context.Context, l *meta.Link, p peer.ID) bool {
 		e.providerResult(p, false)
 		return true
 	}
-	if l.State == meta.LinkSigned {
-		e.paySigned(ctx, l, p) // makePayment (pay.go)
-	}
 	e.providerResult(p, l.State == meta.LinkSigned)
 	return true
 }
@@ -173,7 +170,10 @@ func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buf
 		}
 		l.Pledge = pl
 		l.NextAudit = e.firstAudit(e.cfg.Now())
-		return e.advanceSigned(ctx, l) // and owes its price (pay.go)
+		if err := e.makePayment(ctx, l, p); err != nil { // pay.go
+			return err
+		}
+		return e.advance(ctx, l, meta.LinkSigned)
 	}
 	return fmt.Errorf("%w: link in state %s", meta.ErrInvalid, l.State)
 }

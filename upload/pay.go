@@ -283,11 +283,26 @@ func owe(tx meta.Tx, l *meta.Link, amount *big.Int) error {
 	})
 }
 
-// advanceSigned persists l as signed and, when it has a price, records
-// what it owes in the same transaction, so that a crash before the
-// payment cannot forget it.
-func (e *Engine) advanceSigned(ctx context.Context, l *meta.Link) error {
-	l.State = meta.LinkSigned
+// makePayment pays for l once its pledge is verified, before l is
+// persisted as signed (so a file is uploaded only once its payments went
+// out, or failed to and wait for the payment loop). It first persists l
+// with its pledge together with what it owes, so that a crash cannot
+// forget the debt; asking for the pledge again after a restart does not
+// owe twice.
+func (e *Engine) makePayment(ctx context.Context, l *meta.Link, p peer.ID) error {
+	if e.pay == nil || linkCost(l).Sign() == 0 {
+		return nil
+	}
+	if err := e.recordOwed(ctx, l); err != nil {
+		return err
+	}
+	if err := e.settle(ctx, l.ID, l.Address, p); err != nil && ctx.Err() == nil {
+		e.log.Info("payment not acknowledged yet", "link", l.ID, "provider", l.Provider, "err", err)
+	}
+	return nil
+}
+
+func (e *Engine) recordOwed(ctx context.Context, l *meta.Link) error {
 	l.Updated = e.cfg.Now()
 	cost := linkCost(l)
 	return e.store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error {
@@ -298,22 +313,10 @@ func (e *Engine) advanceSigned(ctx context.Context, l *meta.Link) error {
 			return nil
 		}
 		if lp, err := getLinkPay(tx, l.ID); err != nil || lp != nil {
-			return err // signed again after a restart: owed once
+			return err // pledge asked again after a restart: owed once
 		}
 		return owe(tx, l, cost)
 	})
-}
-
-// paySigned is makePayment for a link just signed: a voucher for its
-// price, sent at once. A failure is recorded and retried by the payment
-// loop.
-func (e *Engine) paySigned(ctx context.Context, l *meta.Link, p peer.ID) {
-	if e.pay == nil || linkCost(l).Sign() == 0 {
-		return
-	}
-	if err := e.settle(ctx, l.ID, l.Address, p); err != nil && ctx.Err() == nil {
-		e.log.Info("payment not acknowledged yet", "link", l.ID, "provider", l.Provider, "err", err)
-	}
 }
 
 // PayRenewal pays for extending l's pledge from old to until at its rate

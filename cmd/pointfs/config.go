@@ -21,6 +21,7 @@ import (
 type clientConfig struct {
 	Bootstrap   []string `json:"bootstrap"`
 	EthRPC      string   `json:"eth_rpc,omitempty"`
+	Contract    string   `json:"contract,omitempty"` // the PaymentChannel contract at EthRPC
 	Redundancy  int      `json:"redundancy,omitempty"`
 	Expiry      string   `json:"expiry,omitempty"` // Go duration, e.g. "720h"
 	Autorenew   *bool    `json:"autorenew,omitempty"`
@@ -129,6 +130,7 @@ func parsePeers(addrs []string) ([]peer.AddrInfo, error) {
 // networkFile is DATA/network.json, written by `pointfs devnet`.
 type networkFile struct {
 	ChainRPC  string            `json:"chain_rpc"`
+	Contract  string            `json:"contract"` // the PaymentChannel contract on it
 	Bootstrap []string          `json:"bootstrap"`
 	Providers []networkProvider `json:"providers"`
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/pointfs/pointfs/provider"
 )
 
@@ -22,6 +24,9 @@ type providerInfo struct {
 	PeerID  string   `json:"peer_id"`
 	Address string   `json:"address"`
 	Addrs   []string `json:"addrs"`
+	// The chain it is paid on (also what `provider claim` defaults to).
+	EthRPC   string `json:"eth_rpc,omitempty"`
+	Contract string `json:"contract,omitempty"`
 }
 
 // multiFlag collects a repeatable string flag.
@@ -31,12 +36,17 @@ func (m *multiFlag) String() string     { return fmt.Sprint(*m) }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func cmdProvider(args []string) error {
+	if len(args) > 0 && args[0] == "claim" {
+		return cmdProviderClaim(args[1:])
+	}
 	fl := newFlags("provider")
 	data := dataFlag(fl)
 	var listen, boot multiFlag
 	fl.Var(&listen, "listen", "`MULTIADDR` to listen on (repeatable; default 127.0.0.1, TCP and QUIC, any port)")
 	fl.Var(&boot, "bootstrap", "`MULTIADDR` of a peer to join the DHT through (repeatable)")
-	ethRPC := fl.String("eth-rpc", "", "Ethereum JSON-RPC `URL` for payments")
+	ethRPC := fl.String("eth-rpc", "", "Ethereum JSON-RPC `URL` for payments (with --contract)")
+	contract := fl.String("contract", "", "`ADDRESS` of the PaymentChannel contract at --eth-rpc")
+	maxUnpaid := fl.String("max-unpaid", "", "wei a client may owe for unpaid pledges before new work is declined (default: 16 MiB for 30 days at --price)")
 	capacity := fl.Int64("capacity", 10<<30, "bytes this provider stores at most")
 	price := fl.String("price", "1", "price in wei per byte per day")
 	maxExpiry := fl.Duration("max-expiry", 400*24*time.Hour, "longest pledge accepted")
@@ -72,7 +82,22 @@ func cmdProvider(args []string) error {
 	defer cancel()
 	log := slogFor("info")
 	startDebug(log)
-	_ = ethRPC // payments come with the payment channel; the flag is part of the command line contract
+	var pc provider.PayConfig
+	if *ethRPC != "" {
+		chain, err := dialChain(ctx, *ethRPC, *contract)
+		if err != nil {
+			return err
+		}
+		defer chain.Close()
+		pc.Chain = chain
+		if *maxUnpaid != "" {
+			v, ok := new(big.Int).SetString(*maxUnpaid, 10)
+			if !ok || v.Sign() < 0 {
+				return usagef("--max-unpaid %q is not a number of wei", *maxUnpaid)
+			}
+			pc.MaxUnpaid = v
+		}
+	}
 	s, err := provider.Start(ctx, provider.Config{
 		DataDir:         d,
 		Key:             key,
@@ -82,12 +107,16 @@ func cmdProvider(args []string) error {
 		PricePerByteDay: p,
 		MaxExpiry:       *maxExpiry,
 		Faults:          provider.Faults{ForgePledge: *forge, DropSegmentsOnce: *drop},
+		Pay:             pc,
 		Logger:          log,
 	})
 	if err != nil {
 		return err
 	}
 	info := providerInfo{PID: os.Getpid(), PeerID: s.ID().String(), Address: s.Address().Hex()}
+	if pc.Chain != nil {
+		info.EthRPC, info.Contract = *ethRPC, pc.Chain.Address().Hex()
+	}
 	for _, a := range s.Addrs() {
 		info.Addrs = append(info.Addrs, a.String())
 	}
@@ -131,17 +160,42 @@ func cmdDevnet(args []string) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 
+	// The dev chain, served on 127.0.0.1, with the client (this data
+	// dir's key) and every provider funded. It stops after the children.
+	fund := []common.Address{}
+	for i := 0; i <= *count; i++ {
+		kp := filepath.Join(d, "key")
+		if i > 0 {
+			pdir := filepath.Join(d, "providers", fmt.Sprintf("p%d", i))
+			if err := os.MkdirAll(pdir, 0o700); err != nil {
+				return err
+			}
+			kp = filepath.Join(pdir, "key")
+		}
+		k, err := provider.LoadOrCreateKey(kp)
+		if err != nil {
+			return err
+		}
+		fund = append(fund, addressOf(k))
+	}
+	chain, err := startDevChain(ctx, true, fund...)
+	if err != nil {
+		return err
+	}
+	defer chain.Close()
+
 	var children []*exec.Cmd
 	defer func() { stopChildren(children) }()
 	exited := make(chan error, *count)
-	var net networkFile
+	net := networkFile{ChainRPC: chain.URL(), Contract: chain.Contract().Hex()}
 	for i := 1; i <= *count; i++ {
 		pdir := filepath.Join(d, "providers", fmt.Sprintf("p%d", i))
 		if err := os.MkdirAll(pdir, 0o700); err != nil {
 			return err
 		}
 		_ = os.Remove(filepath.Join(pdir, "provider.json"))
-		args := []string{"provider", "--data", pdir, "--listen", "/ip4/127.0.0.1/tcp/0"}
+		args := []string{"provider", "--data", pdir, "--listen", "/ip4/127.0.0.1/tcp/0",
+			"--eth-rpc", net.ChainRPC, "--contract", net.Contract}
 		if len(net.Bootstrap) > 0 {
 			args = append(args, "--bootstrap", net.Bootstrap[0])
 		}
@@ -184,11 +238,12 @@ func cmdDevnet(args []string) error {
 		return err
 	}
 	cfg.Bootstrap = net.Bootstrap
-	cfg.EthRPC = net.ChainRPC
+	cfg.EthRPC, cfg.Contract = net.ChainRPC, net.Contract
 	if err := saveJSON(configPath(d), cfg); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "pointfs devnet: %d providers running; network in %s\n", len(net.Providers), filepath.Join(d, "network.json"))
+	fmt.Fprintf(os.Stderr, "pointfs devnet: %d providers running, paid on the chain at %s (contract %s); network in %s\n",
+		len(net.Providers), net.ChainRPC, net.Contract, filepath.Join(d, "network.json"))
 	// A provider that dies (or is killed by a test) stays dead: the network
 	// goes on without it, as a real one would, until SIGINT or SIGTERM.
 	<-ctx.Done()

@@ -28,7 +28,8 @@ Usage:
   pointfs ls       [--data DIR]
   pointfs daemon   [--data DIR]
   pointfs devnet   --data DIR [--providers N]
-  pointfs provider --data DIR [--listen MULTIADDR] [--bootstrap MULTIADDR] [--eth-rpc URL]
+  pointfs provider --data DIR [--listen MULTIADDR] [--bootstrap MULTIADDR] [--eth-rpc URL --contract ADDRESS]
+  pointfs provider claim --data DIR [--eth-rpc URL] [--contract ADDRESS]
 
 Every command keeps its state in --data DIR (default: $XDG_DATA_HOME/pointfs).
 With no network configured in DIR, the engine starts an embedded devnet.

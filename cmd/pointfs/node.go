@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/pointfs/pointfs/meta"
 	"github.com/pointfs/pointfs/meta/badgerdb"
 	"github.com/pointfs/pointfs/provider"
+	"github.com/pointfs/pointfs/provider/pay"
+	"github.com/pointfs/pointfs/provider/pay/devchain"
 	"github.com/pointfs/pointfs/upload"
 )
 
@@ -30,6 +33,7 @@ type node struct {
 	db      *badgerdb.DB
 	net     *provider.Client
 	devnet  []*provider.Server
+	chain   *devchain.DevChain // the embedded devnet's chain
 	api     *apiServer
 	closers []func() error
 }
@@ -76,7 +80,10 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 		if count <= 0 {
 			count = 5
 		}
-		servers, err := startEmbedded(ctx, filepath.Join(data, "devnet"), count, log)
+		if n.chain, err = startDevChain(ctx, false, addressOf(key)); err != nil {
+			return nil, fmt.Errorf("embedded devnet: %w", err)
+		}
+		servers, err := startEmbedded(ctx, filepath.Join(data, "devnet"), count, log, n.chain)
 		if err != nil {
 			return nil, fmt.Errorf("embedded devnet: %w", err)
 		}
@@ -94,6 +101,24 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 	n.net = client
 	n.closers = append(n.closers, client.Close)
 
+	// Payments: the embedded chain, or the endpoint the config names.
+	var chain *pay.Chain
+	switch {
+	case n.chain != nil:
+		chain = n.chain.Chain()
+	case cfg.EthRPC != "":
+		if chain, err = dialChain(ctx, cfg.EthRPC, cfg.Contract); err != nil {
+			return nil, fmt.Errorf("payments: %w", err)
+		}
+		n.closers = append(n.closers, func() error { chain.Close(); return nil })
+	}
+	var payer *pay.Payer
+	if chain != nil {
+		if payer, err = newPayer(chain, key, db, log); err != nil {
+			return nil, err
+		}
+	}
+
 	ecfg := upload.Config{
 		Store:       db,
 		Net:         client,
@@ -106,6 +131,7 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 		Autorenew:   cfg.Autorenew,
 
 		InFlightPerProvider: cfg.InFlight,
+		Payer:               payer,
 		Logger:              log,
 	}
 	if ecfg.Expiry, err = cfg.expiry(); err != nil {
@@ -158,13 +184,18 @@ func (n *node) Close() error {
 		errs = append(errs, s.Close())
 	}
 	n.devnet = nil
+	if n.chain != nil {
+		errs = append(errs, n.chain.Close())
+		n.chain = nil
+	}
 	return errors.Join(errs...)
 }
 
 // startEmbedded runs count providers in this process, each with its own key
 // and data dir under dir (kept across runs, so what they stored survives a
-// remount), all bootstrapped to the first.
-func startEmbedded(ctx context.Context, dir string, count int, log *slog.Logger) ([]*provider.Server, error) {
+// remount), all bootstrapped to the first. With a chain, each is funded on
+// it and charges devnetPrice, paid on it.
+func startEmbedded(ctx context.Context, dir string, count int, log *slog.Logger, chain *devchain.DevChain) ([]*provider.Server, error) {
 	var servers []*provider.Server
 	var boot []peer.AddrInfo
 	for i := 1; i <= count; i++ {
@@ -176,12 +207,22 @@ func startEmbedded(ctx context.Context, dir string, count int, log *slog.Logger)
 		if err != nil {
 			return nil, err
 		}
+		var pc provider.PayConfig
+		var price *big.Int
+		if chain != nil {
+			if err := chain.Fund(ctx, nil, addressOf(key)); err != nil {
+				return nil, err
+			}
+			pc, price = provider.PayConfig{Chain: chain.Chain()}, devnetPrice
+		}
 		s, err := provider.Start(ctx, provider.Config{
-			DataDir:   pdir,
-			Key:       key,
-			Listen:    []string{"/ip4/127.0.0.1/tcp/0"},
-			Bootstrap: boot,
-			Logger:    log.With("provider", i),
+			DataDir:         pdir,
+			Key:             key,
+			Listen:          []string{"/ip4/127.0.0.1/tcp/0"},
+			Bootstrap:       boot,
+			PricePerByteDay: price,
+			Pay:             pc,
+			Logger:          log.With("provider", i),
 		})
 		if err != nil {
 			for _, s := range servers {

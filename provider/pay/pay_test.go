@@ -209,3 +209,40 @@ func TestBadVouchersRejected(t *testing.T) {
 		t.Errorf("voucher on a closed channel: %v", err)
 	}
 }
+
+// TestPayeeClaimsBeforeExpiry: Run's round claims a channel's latest
+// voucher once the channel is within ClaimBefore of its expiry, not before.
+func TestPayeeClaimsBeforeExpiry(t *testing.T) {
+	clientKey, provKey := newKey(t), newKey(t)
+	d := startChain(t, clientKey, provKey)
+	ctx := ctxT(t)
+	payer, err := pay.NewPayer(pay.PayerConfig{Chain: d.Chain(), Key: clientKey, Store: openStore(t), Lifetime: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payee, err := pay.NewPayee(pay.PayeeConfig{Chain: d.Chain(), Key: provKey, Store: newMemKV(), ClaimBefore: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := payer.Pay(ctx, addr(provKey), big.NewInt(4242))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := payee.Accept(ctx, addr(clientKey), v); err != nil {
+		t.Fatal(err)
+	}
+	if claims, err := payee.ClaimExpiring(ctx); err != nil || len(claims) != 0 {
+		t.Fatalf("claimed two days before the expiry: %+v, %v", claims, err)
+	}
+	if err := d.AdjustTime(47*time.Hour + 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := payee.ClaimExpiring(ctx)
+	if err != nil || len(claims) != 1 || claims[0].Err != nil || claims[0].Amount.Cmp(big.NewInt(4242)) != 0 {
+		t.Fatalf("claims near the expiry: %+v, %v", claims, err)
+	}
+	chans, err := payee.Channels()
+	if err != nil || len(chans) != 1 || chans[0].Unclaimed.Sign() != 0 || chans[0].Claimed.Cmp(big.NewInt(4242)) != 0 {
+		t.Fatalf("channels after the claim: %+v, %v", chans, err)
+	}
+}

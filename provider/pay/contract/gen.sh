@@ -49,3 +49,4 @@ JS
 
 go tool abigen --v2 --abi PaymentChannel.abi --bin PaymentChannel.bin \
 	--pkg contract --type PaymentChannel --out paymentchannel.go
+chmod 644 paymentchannel.go
