@@ -104,7 +104,8 @@
 //     the first write to a large file waits for that copy.
 //   - The spool directory is the index of pending puts: if it is lost (a
 //     tmpfs after a reboot), files whose newest content was only there fall
-//     back to their last version put (or read as an I/O error if none).
+//     back to their last version put (or become empty if none), with an
+//     error in the log.
 //   - A crash in the millisecond between a put returning and the node
 //     recording the new id, or between a release leaving the release list
 //     and the engine's Release, leaks one reference to a file version

@@ -345,8 +345,7 @@ func (f *FS) getNode(ctx context.Context, ino meta.Inode) (*node, error) {
 			f.mu.Unlock()
 			continue
 		}
-		n := &node{fs: f, ino: ino, m: *m, lookedUp: time.Now()}
-		f.nodes[ino] = n
+		n := f.adoptLocked(ino, m)
 		f.mu.Unlock()
 		return n, nil
 	}
@@ -393,9 +392,7 @@ func (f *FS) lookupNode(ctx context.Context, dir meta.Inode, name string) (*node
 		f.mu.Lock()
 		return c, err
 	}
-	c := &node{fs: f, ino: ino, m: *m, lookedUp: time.Now()}
-	f.nodes[ino] = c
-	return c, nil
+	return f.adoptLocked(ino, m), nil
 }
 
 // dirSnap is what a directory listing read: its entries and their
@@ -457,8 +454,20 @@ func (f *FS) snapLookup(d *node, name string) *node {
 	if m == nil {
 		return nil
 	}
+	return f.adoptLocked(ino, m)
+}
+
+// adoptLocked caches a node loaded from the store (f.mu held). A record
+// that says "spooled" but was not found by the spool scan at mount lost its
+// spool file: it is queued, and the put finds the file missing and falls
+// back to the last version put (lostSpoolLocked).
+func (f *FS) adoptLocked(ino meta.Inode, m *meta.Node) *node {
 	n := &node{fs: f, ino: ino, m: *m, lookedUp: time.Now()}
 	f.nodes[ino] = n
+	if m.Spooled && m.Mode.IsRegular() && m.Nlink > 0 {
+		n.dirty = true
+		f.up.enqueue(ino)
+	}
 	return n
 }
 

@@ -712,3 +712,47 @@ func TestSpoolIsLocked(t *testing.T) {
 		t.Fatal("a second FS could take the same spool")
 	}
 }
+
+func TestLostSpool(t *testing.T) {
+	w := newWorld(t)
+	a, ha := w.create(w.root, "put once")
+	w.write(ha, 0, []byte("version one"))
+	w.close_(ha)
+	w.settle()
+	w.fs.up.stop()
+	ha = w.open_(a, fuse.OpenReadWrite)
+	w.write(ha, 0, []byte("VERSION TWO, longer"))
+	w.close_(ha)
+	b, hb := w.create(w.root, "never put")
+	w.write(hb, 0, []byte("lost"))
+	w.close_(hb)
+	// Crash, and the spool does not survive it (a tmpfs after a reboot).
+	w.fs.spool.close()
+	w.fs = nil
+	w.store.Close()
+	w.store = nil
+	os.RemoveAll(filepath.Join(w.dir, "spool"))
+
+	w.open()
+	na, err := w.lookup(w.root, "put once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, err := w.lookup(w.root, "never put")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	if m, dirty, _ := na.state(); dirty || m.Spooled || m.Size != int64(len("version one")) {
+		t.Errorf("file with a previous version: dirty=%v %+v", dirty, m)
+	}
+	h := w.open_(na, fuse.OpenReadOnly)
+	if got := w.read(h, 0, 100); string(got) != "version one" {
+		t.Errorf("falls back to %q", got)
+	}
+	w.close_(h)
+	if m, dirty, _ := nb.state(); dirty || m.Spooled || m.Size != 0 {
+		t.Errorf("file never put: dirty=%v %+v", dirty, m)
+	}
+	_, _ = a, b
+}

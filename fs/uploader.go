@@ -232,10 +232,14 @@ func (f *FS) putSpool(ctx context.Context, ino meta.Inode, size int64, name stri
 func (f *FS) lostSpoolLocked(ctx context.Context, n *node) {
 	m := n.m
 	m.Spooled = false
+	m.Size = 0 // nothing was ever put: the file is empty
 	if !m.File.IsZero() {
-		if st, err := f.eng.Status(ctx, m.File); err == nil {
-			m.Size = st.File.Size
+		st, err := f.eng.Status(ctx, m.File)
+		if err != nil {
+			f.log.Error("status of the previous version", "ino", n.ino, "err", err)
+			return
 		}
+		m.Size = st.File.Size
 	}
 	f.log.Error("the spool file of a written file is missing: its last changes are lost", "ino", n.ino, "previous_version", m.File)
 	if err := f.store.Update(ctx, func(tx meta.Tx) error { return tx.PutNode(&m) }); err != nil {
