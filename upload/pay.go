@@ -403,7 +403,14 @@ func (e *Engine) settle(ctx context.Context, id meta.LinkID, addr common.Address
 		return err
 	}
 	if v == nil {
-		return fmt.Errorf("%w: no voucher for %s", meta.ErrNotFound, addr)
+		// The channel these payments were signed on is gone (reclaimed,
+		// or a dev chain that restarted): pay them again on a new one.
+		for i := range lp.Payments {
+			if pm := &lp.Payments[i]; !pm.Acked {
+				pm.Channel, pm.Cumulative = 0, ""
+			}
+		}
+		return fmt.Errorf("no usable channel to %s: the payments of link %s go out again on a new one", addr, id)
 	}
 	total, err := ps.net.SendMicropayment(ctx, p, v)
 	switch {

@@ -26,39 +26,51 @@ type payNet struct {
 	chain   *devchain.DevChain
 	servers []*provider.Server
 	keys    []*ecdsa.PrivateKey // of the servers
+	dirs    []string            // of the servers
 	dir     string              // the client's data dir
 	key     *ecdsa.PrivateKey   // the client's
 }
 
 func startPayNet(t *testing.T, n int, clientFunds *big.Int) *payNet {
 	t.Helper()
-	ctx := context.Background()
 	pn := &payNet{dir: t.TempDir()}
 	var err error
 	if pn.key, err = provider.LoadOrCreateKey(filepath.Join(pn.dir, "key")); err != nil {
 		t.Fatal(err)
 	}
-	var fund []common.Address
-	var dirs []string
 	for i := 0; i < n; i++ {
 		dir := t.TempDir()
 		k, err := provider.LoadOrCreateKey(filepath.Join(dir, "key"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		dirs = append(dirs, dir)
+		pn.dirs = append(pn.dirs, dir)
 		pn.keys = append(pn.keys, k)
+	}
+	pn.start(t, clientFunds)
+	return pn
+}
+
+// start starts a new chain and the providers on it.
+func (pn *payNet) start(t *testing.T, clientFunds *big.Int) {
+	t.Helper()
+	ctx := context.Background()
+	var fund []common.Address
+	for _, k := range pn.keys {
 		fund = append(fund, ethcrypto.PubkeyToAddress(k.PublicKey))
 	}
+	var err error
 	if pn.chain, err = devchain.Start(ctx, devchain.Config{Fund: fund}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pn.chain.Close() })
+	chain := pn.chain
+	t.Cleanup(func() { chain.Close() })
 	if err := pn.chain.Fund(ctx, clientFunds, ethcrypto.PubkeyToAddress(pn.key.PublicKey)); err != nil {
 		t.Fatal(err)
 	}
+	pn.servers = nil
 	var boot []peer.AddrInfo
-	for i, dir := range dirs {
+	for i, dir := range pn.dirs {
 		s, err := provider.Start(ctx, provider.Config{
 			DataDir: dir, Key: pn.keys[i], Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot,
 			PricePerByteDay: big.NewInt(1), Pay: provider.PayConfig{Chain: pn.chain.Chain()},
@@ -73,7 +85,16 @@ func startPayNet(t *testing.T, n int, clientFunds *big.Int) *payNet {
 		}
 		pn.servers = append(pn.servers, s)
 	}
-	return pn
+}
+
+// restart stops the providers and the chain and starts them again: a new
+// chain (a dev chain keeps nothing), the providers' data dirs kept.
+func (pn *payNet) restart(t *testing.T) {
+	for _, s := range pn.servers {
+		s.Close()
+	}
+	pn.chain.Close()
+	pn.start(t, nil)
 }
 
 // client opens the engine with a payer on the chain.
@@ -278,5 +299,50 @@ func TestOutOfFundsIsVisible(t *testing.T) {
 	waitPaid(t, c.engine, id)
 	if ps := c.engine.PaymentStatus(); ps.State != "ok" {
 		t.Errorf("payment status after funding: %+v", ps)
+	}
+}
+
+// TestNewDevChainAfterRestart: the embedded devnet's chain is new at each
+// start. A client and providers that restart on a new chain leave the old
+// channels aside, open new ones on the new contract, and are paid there.
+func TestNewDevChainAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	pn := startPayNet(t, 3, nil)
+	c := pn.client(t)
+	pol := &meta.Policy{Redundancy: 3, Expires: time.Now().Add(24 * time.Hour).Truncate(time.Second)}
+	id1 := putBytes(t, c.engine, randomBytes(t, 100<<10), pol)
+	waitUploaded(t, c.engine, id1, time.Minute)
+	cost1 := waitPaid(t, c.engine, id1)
+	old := pn.chain.Contract()
+	c.close()
+
+	pn.restart(t)
+	c = pn.client(t)
+	id2 := putBytes(t, c.engine, randomBytes(t, 100<<10), pol)
+	waitUploaded(t, c.engine, id2, time.Minute)
+	waitPaid(t, c.engine, id2)
+	if again, _ := c.engine.Spend(ctx, id1); len(again) != len(cost1) || again[0].Paid != cost1[0].Paid {
+		t.Errorf("spend of the first file changed: %+v, was %+v", again, cost1)
+	}
+	chans, err := c.engine.Payer().Channels(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onNew := 0
+	for _, cs := range chans {
+		if cs.Contract == pn.chain.Contract() {
+			onNew++
+		} else if cs.Contract != old {
+			t.Errorf("channel on an unknown contract %s", cs.Contract)
+		}
+	}
+	if onNew != 3 || len(chans) != 6 {
+		t.Fatalf("%d channels, %d on the new contract", len(chans), onNew)
+	}
+	for _, s := range pn.servers {
+		claims, err := s.Payee().Claim(ctx)
+		if err != nil || len(claims) != 1 || claims[0].Err != nil {
+			t.Fatalf("claims on the new chain: %+v, %v", claims, err)
+		}
 	}
 }

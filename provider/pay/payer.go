@@ -206,8 +206,10 @@ func (p *Payer) ensure(ctx context.Context, provider common.Address, need, expec
 		return nil, err
 	}
 	if st == nil {
-		if old, _ := p.state(ctx, provider); old != nil && old.Reclaimed == nil && old.Contract == ch.Address() {
-			// Its remainder comes back with ReclaimExpired once it expired.
+		if old, _ := p.state(ctx, provider); old != nil && old.Reclaimed == nil {
+			// Its remainder comes back with ReclaimExpired once it expired
+			// (on its own chain: a record of another contract waits for a
+			// Payer on that one).
 			p.log.Info("channel unusable: opening another", "provider", provider, "old", old.ID)
 			if err := p.keepOld(ctx, old); err != nil {
 				return nil, err
@@ -315,10 +317,12 @@ func (p *Payer) Pay(ctx context.Context, provider common.Address, amount *big.In
 	return v, nil
 }
 
-// Latest returns the latest voucher signed for provider, or nil.
+// Latest returns the latest voucher signed for provider on its current
+// channel, or nil (none, or the channel was reclaimed or is on another
+// contract: what it covered must be paid again on a new channel).
 func (p *Payer) Latest(ctx context.Context, provider common.Address) (*Voucher, error) {
 	st, err := p.state(ctx, provider)
-	if err != nil || st == nil {
+	if err != nil || st == nil || st.Reclaimed != nil || st.Contract != p.cfg.Chain.Address() {
 		return nil, err
 	}
 	return st.Voucher(), nil
@@ -475,7 +479,8 @@ func (p *Payer) save(ctx context.Context, st *ChannelState) error {
 // own, so ReclaimExpired still finds it.
 func (p *Payer) keepOld(ctx context.Context, old *ChannelState) error {
 	return p.cfg.Store.Update(ctx, func(tx meta.Tx) error {
-		return putState(tx, fmt.Sprintf("%s%s/%d", channelKeyPrefix, strings.ToLower(old.Provider.Hex()), old.ID), old)
+		return putState(tx, fmt.Sprintf("%s%s/%s/%d", channelKeyPrefix, strings.ToLower(old.Provider.Hex()),
+			strings.ToLower(old.Contract.Hex()), old.ID), old)
 	})
 }
 
