@@ -90,6 +90,9 @@ func cmdMount(args []string) error {
 	} else if !st.IsDir() {
 		return fmt.Errorf("mountpoint %s is not a directory", o.mountpoint)
 	}
+	if fstype, ok := mountedAt(o.mountpoint); ok {
+		return fmt.Errorf("%s is already a mountpoint (%s): unmount it first", o.mountpoint, fstype)
+	}
 	if os.Getenv("PATH") == "" {
 		// mount(8) runs its helpers with an empty environment; bazil
 		// and we run fusermount3 by name.
@@ -340,6 +343,9 @@ func cmdUnmount(args []string) error {
 	if err != nil {
 		return err
 	}
+	if _, ok := mountedAt(mnt); !ok {
+		return fmt.Errorf("%s is not mounted", mnt)
+	}
 	rec, recErr := readMountRecord(mnt)
 	uargs := []string{"-u"}
 	if *lazy {
@@ -364,6 +370,22 @@ func cmdUnmount(args []string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
+}
+
+// mountedAt reports whether path is a mountpoint, and of which type.
+func mountedAt(path string) (string, bool) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "", false
+	}
+	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && unescape.Replace(f[1]) == path {
+			return f[2], true
+		}
+	}
+	return "", false
 }
 
 // mountRecord tells `pointfs unmount` which daemon serves a mountpoint, so
