@@ -85,13 +85,21 @@ func cmdMount(args []string) error {
 			return err
 		}
 	}
+	if fstype, ok := mountedAt(o.mountpoint); ok {
+		_, err := os.Stat(o.mountpoint)
+		if fstype != "fuse.pointfs" || !errors.Is(err, syscall.ENOTCONN) {
+			return fmt.Errorf("%s is already a mountpoint (%s): unmount it first", o.mountpoint, fstype)
+		}
+		// The daemon of an earlier mount died: clear its dead mount.
+		if out, err := exec.Command("fusermount3", "-u", "-z", o.mountpoint).CombinedOutput(); err != nil {
+			return fmt.Errorf("clear the dead mount on %s: %s", o.mountpoint, strings.TrimSpace(string(out)))
+		}
+		fmt.Fprintf(os.Stderr, "pointfs: cleared the dead mount left on %s by a daemon that stopped\n", o.mountpoint)
+	}
 	if st, err := os.Stat(o.mountpoint); err != nil {
 		return fmt.Errorf("mountpoint: %w", err)
 	} else if !st.IsDir() {
 		return fmt.Errorf("mountpoint %s is not a directory", o.mountpoint)
-	}
-	if fstype, ok := mountedAt(o.mountpoint); ok {
-		return fmt.Errorf("%s is already a mountpoint (%s): unmount it first", o.mountpoint, fstype)
 	}
 	if os.Getenv("PATH") == "" {
 		// mount(8) runs its helpers with an empty environment; bazil
