@@ -29,6 +29,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2x ./meta/... ./upload/... ./provider/...
 	bash bench/upload.sh
 	@if [ -f bench/mount.sh ]; then bash bench/mount.sh; fi
+	bash bench/compare.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

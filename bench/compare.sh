@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# pointfs side by side with what a user would pick instead, on this machine,
+# in one run (issue 6). It prints one table: each figure, its peer, the
+# ratio and the goal, and whether the goal is met.
+#
+#   native disk   dd BIG write (conv=fdatasync) and read (page cache dropped):
+#                 the physical baseline; also 4 KiB writes and SMALL x4.
+#   rclone mount  of a local directory, --vfs-cache-mode writes: the FUSE
+#                 peer, same sequential write/read and 4 KiB writes.
+#   restic        backup of the SMALL file to a local repository: the
+#                 chunk/hash/encrypt/store peer (one copy).
+#   pointfs       on a devnet of 5 provider processes (`pointfs devnet`):
+#                 time until the SMALL file is durable at redundancy 3
+#                 (`pointfs daemon` + `put --wait`, as bench/upload.sh), its
+#                 cold read from the providers (chunk cache deleted, daemon
+#                 restarted, `pointfs get`); then the mount on the same data
+#                 dir: sequential write and read of BIG, the daemon's peak RSS
+#                 (VmHWM) until BIG is uploaded at redundancy 3, 4 KiB
+#                 buffered writes, `ls -l` of FILES entries after a remount;
+#                 and the tick's cost with 100,000 chunks stored ÷ with none
+#                 (BenchmarkTick in upload/tick_bench_test.go).
+#
+# The mount runs on the devnet rather than the embedded one so that the RSS
+# is the client's own: the embedded devnet puts five providers (their badger
+# stores and buffers) in the daemon's process.
+#
+# Knobs: BENCH_GB (BIG, default 1; SMALL is a quarter of it, 256 MiB by
+# default; fractions work: BENCH_GB=0.25), FILES (default 10000), BENCH_DIR
+# (the disk, default /var/tmp), BIN (default bin/pointfs, built if missing),
+# SKIP="rclone restic tick coldmount" to leave rows out.
+# Needs root to drop the page cache and to install rclone/restic/fuse3/attr
+# when missing (apt-get); without root, rows that need them are skipped and
+# reads may come from memory (the table says so).
+# It stops by itself (every wait is bounded) and cleans up: unmounts, stops
+# every process it started, deletes its data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+BENCH_GB=${BENCH_GB:-1}
+BIG_MB=$(awk -v g="$BENCH_GB" 'BEGIN { m = int(g * 1024); if (m < 4) m = 4; print m }')
+SMALL_MB=$(( BIG_MB / 4 ))
+FILES=${FILES:-10000}
+SKIP=${SKIP:-}
+skip() { [[ " $SKIP " == *" $1 "* ]]; }
+
+log() { printf '[compare %s] %s\n' "$(date +%T)" "$*" >&2; }
+now() { date +%s.%N; }
+calc() { awk "BEGIN { print $1 }"; }
+mbs() { calc "$1 * 1.048576 / $2"; } # MiB and seconds -> MB/s
+
+is_root=false
+[ "$(id -u)" = 0 ] && is_root=true
+
+# --- tools -----------------------------------------------------------------
+need=()
+for t in rclone:rclone restic:restic fusermount3:fuse3 getfattr:attr; do
+  command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
+done
+if [ ${#need[@]} -gt 0 ] && $is_root && command -v apt-get >/dev/null; then
+  log "installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null 2>&1; } ||
+    log "apt-get install ${need[*]} failed"
+fi
+notes=()
+have_rclone=true; have_restic=true; have_fuse=true
+command -v rclone >/dev/null || { have_rclone=false; notes+=("rclone rows skipped: rclone is not installed (apt-get install rclone, as root)"); }
+command -v restic >/dev/null || { have_restic=false; notes+=("restic row skipped: restic is not installed (apt-get install restic, as root)"); }
+if ! command -v fusermount3 >/dev/null || ! command -v getfattr >/dev/null || [ ! -e /dev/fuse ]; then
+  have_fuse=false; have_rclone=false
+  notes+=("mount rows skipped: needs /dev/fuse, fusermount3 and getfattr (apt-get install fuse3 attr)")
+fi
+
+# --- work dir, cleanup -----------------------------------------------------
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/pointfs-compare.XXXXXX")
+# A private copy of the binary: others may rebuild bin/pointfs meanwhile.
+BIN_SRC=${BIN:-$ROOT/bin/pointfs}
+if [ ! -x "$BIN_SRC" ]; then
+  log "building $BIN_SRC"
+  go build -o "$BIN_SRC" ./cmd/pointfs
+fi
+cp "$BIN_SRC" "$work/pointfs"
+BIN=$work/pointfs
+net=$work/net
+mnt=$work/mnt
+rmnt=$work/rclone-mnt
+mkdir -p "$mnt" "$rmnt" "$work/rclone-src"
+pids=() # processes we started, stopped in reverse order
+
+mounted() { grep -q " $1 " /proc/mounts 2>/dev/null; }
+cleanup() {
+  set +e
+  if mounted "$mnt"; then
+    "$BIN" unmount --timeout 60s "$mnt" >/dev/null 2>&1 || fusermount3 -u -z "$mnt" 2>/dev/null
+  fi
+  if mounted "$rmnt"; then fusermount3 -u "$rmnt" 2>/dev/null || fusermount3 -u -z "$rmnt" 2>/dev/null; fi
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cold_note=""
+drop_caches() {
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then
+    echo 3 > /proc/sys/vm/drop_caches
+  else
+    cold_note="page cache not dropped (not root): reads may come from memory"
+  fi
+}
+# secs CMD...: run CMD, print the seconds it took.
+secs() {
+  local t0 t1
+  t0=$(now)
+  "$@"
+  t1=$(now)
+  calc "$t1 - $t0"
+}
+# wait_for SECONDS DESCRIPTION TEST...: poll TEST every 0.1 s, fail after SECONDS.
+wait_for() {
+  local limit=$1 what=$2
+  shift 2
+  local end=$(( $(date +%s) + limit ))
+  until "$@"; do
+    [ "$(date +%s)" -le "$end" ] || { log "timed out after ${limit}s waiting for $what"; return 1; }
+    sleep 0.1
+  done
+}
+
+# Results, by key; missing ones print as "-".
+declare -A R
+dd_q() { dd "$@" status=none; }
+
+log "work dir $work; BIG ${BIG_MB} MiB, SMALL ${SMALL_MB} MiB, $FILES files"
+head -c $(( BIG_MB << 20 )) /dev/urandom > "$work/big"
+head -c $(( SMALL_MB << 20 )) "$work/big" > "$work/small"
+
+# --- native disk -----------------------------------------------------------
+log "native disk"
+drop_caches
+R[nat_write]=$(secs dd_q if="$work/big" of="$work/native" bs=1M conv=fdatasync)
+drop_caches
+R[nat_read]=$(secs dd_q if="$work/native" of=/dev/null bs=1M)
+rm -f "$work/native"
+R[nat_4k]=$(secs dd_q if=/dev/zero of="$work/native4k" bs=4k count=$(( SMALL_MB * 256 )))
+rm -f "$work/native4k"
+sync
+t0=$(now)
+for i in 1 2 3 4; do dd_q if="$work/small" of="$work/copy$i" bs=1M conv=fdatasync; done
+t1=$(now)
+R[nat_x4]=$(calc "$t1 - $t0")
+rm -f "$work"/copy?
+
+# --- rclone mount ----------------------------------------------------------
+if $have_rclone && ! skip rclone; then
+  log "rclone mount"
+  rclone mount "$work/rclone-src" "$rmnt" --vfs-cache-mode writes --cache-dir "$work/rclone-cache" \
+    --config /dev/null > "$work/rclone.log" 2>&1 &
+  pids+=($!)
+  if wait_for 30 "rclone mount" mounted "$rmnt"; then
+    drop_caches
+    R[rc_write]=$(secs dd_q if="$work/big" of="$rmnt/big" bs=1M conv=fdatasync)
+    drop_caches
+    R[rc_read]=$(secs dd_q if="$rmnt/big" of=/dev/null bs=1M)
+    R[rc_4k]=$(secs dd_q if=/dev/zero of="$rmnt/small4k" bs=4k count=$(( SMALL_MB * 256 )))
+    fusermount3 -u "$rmnt" 2>/dev/null || fusermount3 -u -z "$rmnt" 2>/dev/null || true
+  else
+    notes+=("rclone mount did not come up: $(tail -1 "$work/rclone.log")")
+  fi
+  rm -rf "$work/rclone-src" "$work/rclone-cache"
+fi
+
+# --- restic ----------------------------------------------------------------
+if $have_restic && ! skip restic; then
+  log "restic backup"
+  export RESTIC_PASSWORD=pointfs-bench RESTIC_CACHE_DIR=$work/restic-cache
+  restic init -q -r "$work/restic" > "$work/restic.log" 2>&1
+  drop_caches
+  R[restic]=$(secs restic backup -q -r "$work/restic" "$work/small")
+  rm -rf "$work/restic" "$work/restic-cache"
+fi
+
+# --- pointfs: devnet, time to durable, cold read ---------------------------
+log "pointfs devnet (5 provider processes)"
+"$BIN" devnet --data "$net" --providers 5 > "$work/devnet.log" 2>&1 &
+pids+=($!)
+wait_for 120 "the devnet" test -f "$net/network.json" || { cat "$work/devnet.log"; exit 1; }
+
+daemon_start() {
+  "$BIN" daemon --data "$net" >> "$work/daemon.log" 2>&1 &
+  dpid=$!
+  pids+=($dpid)
+  wait_for 60 "the daemon" test -S "$net/pointfs.sock" || { cat "$work/daemon.log"; exit 1; }
+}
+daemon_stop() {
+  kill "$dpid"
+  wait "$dpid" 2>/dev/null || true
+  wait_for 60 "the daemon to stop" test ! -S "$net/pointfs.sock" || true
+}
+
+daemon_start
+log "pointfs put --wait, ${SMALL_MB} MiB at redundancy 3"
+drop_caches
+t0=$(now)
+id=$(timeout 1800 "$BIN" put --data "$net" --redundancy 3 --wait "$work/small")
+t1=$(now)
+R[durable]=$(calc "$t1 - $t0")
+
+log "pointfs cold read (chunk cache deleted, daemon restarted)"
+daemon_stop
+rm -rf "$net/cache"
+daemon_start
+drop_caches
+t0=$(now)
+got=$(timeout 1800 "$BIN" get --data "$net" "$id" - | wc -c)
+t1=$(now)
+[ "$got" -eq $(( SMALL_MB << 20 )) ] || { log "cold read returned $got bytes"; exit 1; }
+R[cold]=$(calc "$t1 - $t0")
+daemon_stop
+
+# --- pointfs mount (same data dir, same devnet) ----------------------------
+if $have_fuse; then
+  do_mount() {
+    "$BIN" mount --data "$net" "$mnt" > "$work/mount.out" 2>&1 || { cat "$work/mount.out"; exit 1; }
+    mpid=$(sed -n 's/.*daemon pid \([0-9]*\).*/\1/p' "$work/mount.out" | tail -1)
+  }
+  do_unmount() { "$BIN" unmount --timeout 300s "$mnt" > /dev/null; }
+  status_is() {
+    st=$(getfattr --absolute-names --only-values -n user.point.status "$1" 2>/dev/null || true)
+    [ "$st" = "$2" ] || [ "$st" = failed ]
+  }
+
+  log "pointfs mount: sequential write ${BIG_MB} MiB"
+  do_mount
+  drop_caches
+  R[m_write]=$(secs dd_q if="$work/big" of="$mnt/big" bs=1M conv=fdatasync)
+  log "pointfs mount: waiting until it is uploaded at redundancy 3"
+  t0=$(now)
+  wait_for 1800 "the upload through the mount" status_is "$mnt/big" uploaded
+  [ "$st" = uploaded ] || { log "upload through the mount failed"; exit 1; }
+  t1=$(now)
+  R[m_durable]=$(calc "$t1 - $t0")
+  R[rss]=$(awk '/VmHWM/ { print $2 / 1024 }' "/proc/$mpid/status")
+
+  log "pointfs mount: sequential read, 4 KiB writes, $FILES files"
+  drop_caches
+  R[m_read]=$(secs dd_q if="$mnt/big" of=/dev/null bs=1M)
+  R[m_4k]=$(secs dd_q if=/dev/zero of="$mnt/small4k" bs=4k count=$(( SMALL_MB * 256 )))
+  mkdir "$mnt/many"
+  R[m_touch]=$(secs sh -c "cd '$mnt/many' && seq 1 $FILES | sed 's/^/file-/' | xargs touch")
+  do_unmount
+  do_mount
+  drop_caches
+  t0=$(now)
+  n=$(ls -l "$mnt/many" | wc -l)
+  t1=$(now)
+  [ "$n" -eq $(( FILES + 1 )) ] || { log "ls -l listed $n lines, want $(( FILES + 1 ))"; exit 1; }
+  R[m_ls]=$(calc "$t1 - $t0")
+  if ! skip coldmount; then
+    log "pointfs mount: cold read of ${BIG_MB} MiB from the providers"
+    do_unmount
+    rm -rf "$net/cache"
+    do_mount
+    drop_caches
+    R[m_cold]=$(secs dd_q if="$mnt/big" of=/dev/null bs=1M)
+  fi
+  do_unmount
+fi
+
+# --- the tick with 100,000 chunks stored ÷ with none -----------------------
+if ! skip tick && command -v go >/dev/null; then
+  log "BenchmarkTick (fills a store with 100,000 chunks)"
+  if out=$(go test -run '^$' -bench '^BenchmarkTick$' -benchtime 100x ./upload 2>&1); then
+    R[tick]=$(echo "$out" | awk '/^BenchmarkTick/ { for (i = 1; i < NF; i++) if ($(i+1) == "tick-ratio") print $i }')
+    R[tick_empty]=$(echo "$out" | awk '/^BenchmarkTick/ { for (i = 1; i < NF; i++) if ($(i+1) == "ns/tick-empty") print $i / 1e6 }')
+    R[tick_full]=$(echo "$out" | awk '/^BenchmarkTick/ { for (i = 1; i < NF; i++) if ($(i+1) == "ns/tick-stored") print $i / 1e6 }')
+  else
+    notes+=("BenchmarkTick failed: $(echo "$out" | tail -3 | tr '\n' ' ')")
+  fi
+fi
+
+# --- the table -------------------------------------------------------------
+v() { [ -n "${R[$1]:-}" ]; }
+# thr KEY MiB: MB/s of result KEY (seconds) for MiB, or empty.
+thr() { v "$1" && mbs "$2" "${R[$1]}" || true; }
+fmt() { [ -n "$1" ] && printf "%.${2:-1}f" "$1" || printf -- "-"; }
+# verdict OK_EXPR: "yes"/"NO" from an awk condition, "-" when a figure is missing.
+verdict() { if [ -z "$2" ]; then echo "-"; elif awk "BEGIN { exit !($1) }"; then echo "yes"; else echo "NO"; fi; }
+
+nw=$(thr nat_write "$BIG_MB"); nr=$(thr nat_read "$BIG_MB"); n4=$(thr nat_4k "$SMALL_MB")
+rw=$(thr rc_write "$BIG_MB"); rr=$(thr rc_read "$BIG_MB"); r4=$(thr rc_4k "$SMALL_MB")
+mw=$(thr m_write "$BIG_MB"); mr=$(thr m_read "$BIG_MB"); m4=$(thr m_4k "$SMALL_MB"); mc=$(thr m_cold "$BIG_MB")
+cr=$(thr cold "$SMALL_MB"); du=$(thr durable "$SMALL_MB"); nx4=$(thr nat_x4 "$SMALL_MB")
+ratio() { [ -n "$1" ] && [ -n "$2" ] && calc "$1 / $2" || true; }
+
+row() { printf '%-50s %10s %10s %-12s %7s  %-22s %s\n' "$@"; }
+echo
+printf '== pointfs vs native disk, rclone mount and restic: %s, %d cores, BIG %d MiB, SMALL %d MiB, one run\n' \
+  "$(uname -n)" "$(nproc)" "$BIG_MB" "$SMALL_MB"
+row "what" "pointfs" "peer" "(peer)" "ratio" "goal" "met"
+row "native dd write, MB/s (1M, fdatasync)" "" "$(fmt "$nw")" "native" "" "baseline" ""
+row "native dd read, MB/s (page cache dropped)" "" "$(fmt "$nr")" "native" "" "baseline" ""
+row "mount sequential write, MB/s" "$(fmt "$mw")" "$(fmt "$nw")" "native" "$(fmt "$(ratio "$mw" "$nw")" 2)" ">= 0.8 x native" "$(verdict "$mw >= 0.8 * $nw" "$mw$nw")"
+row "" "" "$(fmt "$rw")" "rclone" "$(fmt "$(ratio "$mw" "$rw")" 2)" ">= 1 x rclone" "$(verdict "$mw >= $rw" "$(v rc_write && echo "$mw")")"
+row "mount sequential read (local chunks), MB/s" "$(fmt "$mr")" "$(fmt "$nr")" "native" "$(fmt "$(ratio "$mr" "$nr")" 2)" "" ""
+row "" "" "$(fmt "$rr")" "rclone" "$(fmt "$(ratio "$mr" "$rr")" 2)" "" ""
+row "cold read from providers (get), MB/s" "$(fmt "$cr")" "$(fmt "$nr")" "native" "$(fmt "$(ratio "$cr" "$nr")" 2)" ">= 0.5 x native read" "$(verdict "$cr >= 0.5 * $nr" "$cr")"
+row "cold read through the mount, MB/s" "$(fmt "$mc")" "$(fmt "$nr")" "native" "$(fmt "$(ratio "$mc" "$nr")" 2)" "" ""
+row "4 KiB buffered writes, MB/s" "$(fmt "$m4")" "$(fmt "$n4")" "native" "$(fmt "$(ratio "$m4" "$n4")" 2)" ">= 300 MB/s" "$(verdict "$m4 >= 300" "$m4")"
+row "" "" "$(fmt "$r4")" "rclone" "$(fmt "$(ratio "$m4" "$r4")" 2)" "" ""
+row "time to durable, ${SMALL_MB} MiB r=3, s" "$(fmt "${R[durable]:-}" 2)" "$(fmt "${R[nat_x4]:-}" 2)" "dd x4" "" "" ""
+row "  as MB/s of the file" "$(fmt "$du")" "$(fmt "$nx4")" "dd x4" "$(fmt "$(ratio "$du" "$nx4")" 2)" ">= 0.5 x dd x4" "$(verdict "$du >= 0.5 * $nx4" "$du")"
+row "  vs restic backup (one copy), s" "$(fmt "${R[durable]:-}" 2)" "$(fmt "${R[restic]:-}" 2)" "restic" "$(fmt "$(ratio "${R[restic]:-}" "${R[durable]:-}")" 2)" "faster than restic" "$(verdict "${R[durable]:-0} < ${R[restic]:-0}" "$(v restic && echo "${R[durable]:-}")")"
+row "mount: time to durable after close, ${BIG_MB} MiB, s" "$(fmt "${R[m_durable]:-}" 1)" "" "" "" "" ""
+row "ls -l of $FILES entries (after remount), s" "$(fmt "${R[m_ls]:-}" 2)" "" "" "" "<= 3 s" "$(verdict "${R[m_ls]:-0} <= 3" "${R[m_ls]:-}")"
+row "  creating them (touch), s" "$(fmt "${R[m_touch]:-}" 2)" "" "" "" "" ""
+row "daemon peak RSS uploading ${BIG_MB} MiB r=3, MiB" "$(fmt "${R[rss]:-}")" "" "" "" "<= 256 MiB" "$(verdict "${R[rss]:-0} <= 256" "${R[rss]:-}")"
+row "tick, 100k chunks stored / none (ms: $(fmt "${R[tick_full]:-}" 2) / $(fmt "${R[tick_empty]:-}" 2))" "$(fmt "${R[tick]:-}" 2)" "" "" "" "<= 1.2" "$(verdict "${R[tick]:-0} <= 1.2" "${R[tick]:-}")"
+[ -n "$cold_note" ] && notes+=("$cold_note")
+for n in "${notes[@]}"; do echo "note: $n"; done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
