@@ -86,8 +86,7 @@ func cmdMount(args []string) error {
 		}
 	}
 	if fstype, ok := mountedAt(o.mountpoint); ok {
-		_, err := os.Stat(o.mountpoint)
-		if fstype != "fuse.pointfs" || !errors.Is(err, syscall.ENOTCONN) {
+		if fstype != "fuse.pointfs" || !deadMount(o.mountpoint) {
 			return fmt.Errorf("%s is already a mountpoint (%s): unmount it first", o.mountpoint, fstype)
 		}
 		// The daemon of an earlier mount died: clear its dead mount.
@@ -378,6 +377,17 @@ func cmdUnmount(args []string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
+}
+
+// deadMount reports whether the FUSE mount on path has lost its daemon
+// (an open needs the daemon; a stat may be answered from the kernel's cache).
+func deadMount(path string) bool {
+	f, err := os.Open(path)
+	if err == nil {
+		f.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // mountedAt reports whether path is a mountpoint, and of which type.
