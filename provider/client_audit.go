@@ -46,27 +46,7 @@ func (c *Client) Challenge(ctx context.Context, p peer.ID, root meta.ID, index i
 // Renew asks p to extend the pledge of root to expires (unix seconds) and
 // returns the new pledge, to be verified by the caller like any other.
 func (c *Client) Renew(ctx context.Context, p peer.ID, root meta.ID, expires int64) (*meta.Pledge, error) {
-	provider, err := AddressOf(p)
-	if err != nil {
-		return nil, err
-	}
-	var pl *meta.Pledge
-	err = c.exchange(ctx, p, true, c.cfg.RequestTimeout, func(ctx context.Context, cs *cstream) error {
-		reply, err := roundTrip(cs, &wire.Renew{Root: root, Expires: expires})
-		if err != nil {
-			return err
-		}
-		m, err := expect[*wire.PledgeMsg](reply, wire.TypePledge)
-		if err != nil {
-			return err
-		}
-		if m.Root != root {
-			return fmt.Errorf("%w: pledge for root %s, asked %s", wire.ErrMalformed, m.Root, root)
-		}
-		pl = &meta.Pledge{Provider: provider, Client: c.addr, Root: m.Root, Length: m.Length,
-			Expires: m.Expires, Signature: m.Signature}
-		return nil
-	})
+	pl, err := c.pledgeExchange(ctx, p, root, &wire.Renew{Root: root, Expires: expires})
 	if err != nil {
 		return nil, fmt.Errorf("renew at %s: %w", p, err)
 	}

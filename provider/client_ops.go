@@ -265,13 +265,27 @@ func isTimeout(err error) bool {
 // It is not verified: check it with VerifyPledge before trusting it. An
 // error wrapping ErrIncomplete means segments are missing at the provider.
 func (c *Client) RequestPledge(ctx context.Context, p peer.ID, root meta.ID) (*meta.Pledge, error) {
+	pl, err := c.pledgeExchange(ctx, p, root, &wire.SignatureRequest{Root: root})
+	var e *wire.Error
+	if errors.As(err, &e) && e.Code == wire.CodeIncomplete {
+		return nil, fmt.Errorf("pledge from %s: %w: %w", p, ErrIncomplete, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pledge from %s: %w", p, err)
+	}
+	return pl, nil
+}
+
+// pledgeExchange sends req, whose answer is a pledge for root (a signature
+// request or a renewal), and returns the pledge, not yet verified.
+func (c *Client) pledgeExchange(ctx context.Context, p peer.ID, root meta.ID, req wire.Msg) (*meta.Pledge, error) {
 	provider, err := AddressOf(p)
 	if err != nil {
 		return nil, err
 	}
 	var pl *meta.Pledge
 	err = c.exchange(ctx, p, true, c.cfg.RequestTimeout, func(ctx context.Context, cs *cstream) error {
-		reply, err := roundTrip(cs, &wire.SignatureRequest{Root: root})
+		reply, err := roundTrip(cs, req)
 		if err != nil {
 			return err
 		}
@@ -286,14 +300,7 @@ func (c *Client) RequestPledge(ctx context.Context, p peer.ID, root meta.ID) (*m
 			Expires: m.Expires, Signature: m.Signature}
 		return nil
 	})
-	var e *wire.Error
-	if errors.As(err, &e) && e.Code == wire.CodeIncomplete {
-		return nil, fmt.Errorf("pledge from %s: %w: %w", p, ErrIncomplete, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pledge from %s: %w", p, err)
-	}
-	return pl, nil
+	return pl, err
 }
 
 // ErrIncomplete is wrapped by RequestPledge's error when the provider lacks
