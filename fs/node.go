@@ -294,7 +294,7 @@ func (n *node) Lookup(ctx context.Context, req *fuse.LookupRequest, resp *fuse.L
 	return c, nil
 }
 
-// lookupLocked returns the inode of name in n (treeMu held), 0 if none.
+// lookupChild returns the inode of name in directory n, 0 if none.
 func (n *node) lookupChild(ctx context.Context, name string) (meta.Inode, error) {
 	var ino meta.Inode
 	err := n.fs.store.View(ctx, func(tx meta.Tx) (err error) {
@@ -410,7 +410,7 @@ func lockNodes(ns ...*node) func() {
 	}
 }
 
-// inherit returns the policy and group a new child of directory d gets
+// inheritLocked returns the policy and group a new child of directory d gets
 // (d locked): d's policy, and d's group when d is set-group-id.
 func (d *node) inheritLocked(gid uint32) (meta.Policy, uint32, bool) {
 	sgid := d.m.Mode&os.ModeSetgid != 0
@@ -420,9 +420,9 @@ func (d *node) inheritLocked(gid uint32) (meta.Policy, uint32, bool) {
 	return d.m.Policy, gid, sgid
 }
 
-// newChild creates a node named name in directory d. content, when
-// non-nil, is called (d locked, before anything is persisted) to prepare
-// the node's local state; it may fail the creation.
+// newChild creates a node named name in directory d (treeMu held): a
+// directory, a symlink to target, or a regular file with its (empty) spool
+// file already open.
 func (d *node) newChild(ctx context.Context, h *fuse.Header, name string, mode os.FileMode, target string) (*node, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -587,7 +587,7 @@ func (c *node) unlinkLocked(cm *meta.Node, now time.Time) (gone, orphan bool) {
 	return true, false
 }
 
-// dropLocked writes the removal of c into tx: its record goes and its
+// dropInTx writes the removal of cm into tx: its record goes and its
 // file reference is handed back (by the releaser).
 func dropInTx(tx meta.Tx, cm *meta.Node) error {
 	if err := tx.DeleteNode(cm.Inode); err != nil {
