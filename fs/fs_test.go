@@ -32,7 +32,9 @@ type memEngine struct {
 	refs   map[meta.ID]int
 	pols   map[meta.ID]meta.Policy
 	puts   int
-	failAt int // Put fails when puts reaches it (0: never)
+	failAt int           // Put fails when puts reaches it (0: never)
+	gate   chan struct{} // when set, Put waits for a value from it
+	inPut  chan struct{} // when set, Put signals it has started
 }
 
 func newMemEngine() *memEngine {
@@ -41,6 +43,12 @@ func newMemEngine() *memEngine {
 
 func (e *memEngine) Put(ctx context.Context, r io.Reader, name string, pol *meta.Policy) (meta.ID, error) {
 	b, err := io.ReadAll(r)
+	if e.inPut != nil {
+		e.inPut <- struct{}{}
+	}
+	if e.gate != nil {
+		<-e.gate
+	}
 	if err != nil {
 		return meta.ID{}, err
 	}
@@ -755,4 +763,31 @@ func TestLostSpool(t *testing.T) {
 		t.Errorf("file never put: dirty=%v %+v", dirty, m)
 	}
 	_, _ = a, b
+}
+
+func TestChangedDuringPut(t *testing.T) {
+	w := newWorld(t)
+	w.eng.gate, w.eng.inPut = make(chan struct{}), make(chan struct{}, 4)
+	n, h := w.create(w.root, "f")
+	w.write(h, 0, []byte("one"))
+	w.close_(h)
+	<-w.eng.inPut // the put of "one" has read the spool and waits
+	h = w.open_(n, fuse.OpenReadWrite)
+	w.write(h, 0, []byte("two!"))
+	w.close_(h)
+	w.eng.gate <- struct{}{}
+	<-w.eng.inPut // the node took "one" and puts "two!" now
+	m, dirty, _ := n.state()
+	if b, _ := w.eng.data(m.File); string(b) != "one" || !dirty || !m.Spooled {
+		t.Errorf("after the first put: %q dirty=%v spooled=%v", b, dirty, m.Spooled)
+	}
+	w.eng.gate <- struct{}{}
+	w.settle()
+	m, dirty, _ = n.state()
+	if b, _ := w.eng.data(m.File); string(b) != "two!" || dirty || m.Spooled {
+		t.Errorf("after the second put: %q dirty=%v spooled=%v", b, dirty, m.Spooled)
+	}
+	if r := w.eng.totalRefs(); r != 1 {
+		t.Errorf("references %d, want 1", r)
+	}
 }

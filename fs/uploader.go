@@ -167,19 +167,19 @@ func (f *FS) putNode(ctx context.Context, ino meta.Inode) error {
 		n.mu.Unlock()
 		return err
 	}
-	if n.destroyed || n.m.Nlink == 0 || n.version != v {
-		// Changed or gone meanwhile: this version is nobody's.
-		requeue := !n.destroyed && n.m.Nlink > 0 && n.dirty && n.writers == 0
+	if n.destroyed || n.m.Nlink == 0 {
+		// Gone meanwhile: this version is nobody's.
 		n.mu.Unlock()
 		f.releaseNow(id)
-		if requeue {
-			f.up.enqueue(ino)
-		}
 		return nil
 	}
+	// Changed meanwhile: the version put is still newer than the node's
+	// last one, so the node takes it (a durable fallback), stays spooled,
+	// and the newest content is put next.
+	changed := n.version != v
 	old := n.m.File
 	m := n.m
-	m.File, m.Spooled = id, false
+	m.File, m.Spooled = id, changed
 	err = f.store.Update(ctx, func(tx meta.Tx) error {
 		if err := tx.PutNode(&m); err != nil {
 			return err
@@ -195,18 +195,28 @@ func (f *FS) putNode(ctx context.Context, ino meta.Inode) error {
 		return err
 	}
 	n.m = m
-	n.dirty, n.metaDirty = false, false
-	if n.opens == 0 {
+	n.metaDirty = false
+	requeue := false
+	switch {
+	case changed:
+		requeue = n.writers == 0
+	case n.opens == 0:
+		n.dirty = false
 		if n.spool != nil {
 			n.spool.Close()
 			n.spool = nil
 		}
 		f.spool.remove(ino)
 		n.local = false
+	default:
+		n.dirty = false // the spool copy stays while descriptors use it
 	}
 	polChanged := n.polVersion != pv
 	n.mu.Unlock()
 	f.rel.kick()
+	if requeue {
+		f.up.enqueue(ino)
+	}
 	if polChanged {
 		if err := f.applyPolicy(ctx, n); err != nil {
 			f.log.Warn("apply policy to the new version", "ino", ino, "err", err)
