@@ -29,7 +29,10 @@
 // the put returns, the node points at the new file id, the previous id's
 // reference is handed back to the engine (through a release list kept in
 // the store with the change that made it due), and the spool copy goes
-// once no descriptor uses it. Reads come from the spool while it holds the
+// once no descriptor uses it. (If the file changed while it was being put,
+// the node still takes that version, as a durable fallback, stays
+// spooled, and the newest content is put next.) Reads come from the spool
+// while it holds the
 // newest content, else from the engine (its chunk cache, else the
 // providers). A spool that fills up gives ENOSPC to the writer (at write,
 // fsync or close: with the writeback cache the kernel sends data late);
