@@ -52,7 +52,7 @@
 //	redundancy   providers per chunk      (settable: setfattr -n user.point.redundancy -v 5 F)
 //	expires      RFC 3339 pledge expiry   (settable: RFC 3339, YYYY-MM-DD, unix seconds, +30d)
 //	autorenew    true | false             (settable: true/false/1/0/yes/no/on/off)
-//	cost         wei paid for the file (0 until payments are wired)
+//	cost         wei paid to providers for the current version (0 while in the spool)
 //
 // On a directory: status (aggregated over the subtree: failed if any file
 // failed, uploaded if all are, uploading while any is, else created),

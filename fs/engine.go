@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"io"
+	"math/big"
 
 	"github.com/pointfs/pointfs/meta"
 )
@@ -25,6 +26,8 @@ type Engine interface {
 	ChunkStatus(ctx context.Context, id meta.ID, n int) (*ChunkStatus, error)
 	SetPolicy(ctx context.Context, id meta.ID, pol meta.Policy) error
 	DefaultPolicy() meta.Policy
+	// Cost is what was paid to providers for file id, in wei.
+	Cost(ctx context.Context, id meta.ID) (*big.Int, error)
 }
 
 // FileStatus is a file's header and how many of its distinct chunks are

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,6 +152,13 @@ func (e *memEngine) SetPolicy(ctx context.Context, id meta.ID, pol meta.Policy) 
 }
 
 func (e *memEngine) DefaultPolicy() meta.Policy { return meta.DefaultPolicy(time.Now()) }
+
+func (e *memEngine) Cost(ctx context.Context, id meta.ID) (*big.Int, error) {
+	if _, err := e.data(id); err != nil {
+		return nil, err
+	}
+	return big.NewInt(42), nil
+}
 
 func (e *memEngine) totalRefs() int {
 	e.mu.Lock()
@@ -559,7 +567,7 @@ func TestXattrs(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"user.point.status": "uploaded", "user.point.size": "614400", "user.point.chunks": "uploaded 4/4",
-		"user.point.redundancy": "3", "user.point.autorenew": "true", "user.point.cost": "0",
+		"user.point.redundancy": "3", "user.point.autorenew": "true", "user.point.cost": "42",
 	} {
 		if v, err := get(n, name); v != want || err != nil {
 			t.Errorf("%s = %q, %v; want %q", name, v, err, want)

@@ -233,6 +233,9 @@ func TestXattrTools(t *testing.T) {
 	if v, _ := getfattr(t, "user.point.chunks", p); v != "uploaded 6/6" {
 		t.Errorf("chunks %q, want uploaded 6/6", v)
 	}
+	if v, err := getfattr(t, "user.point.cost", p); err != nil || v == "" || strings.Trim(v, "0123456789") != "" {
+		t.Errorf("cost %q, %v: want wei, in decimal", v, err)
+	}
 
 	// Unknown names in our namespace: "No such attribute", never EIO.
 	for _, name := range []string{"user.point.xyz", "user.point.chunk.5", "user.point.chunk.x", "user.other"} {

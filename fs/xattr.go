@@ -152,7 +152,14 @@ func (n *node) pointXattr(ctx context.Context, name string) (string, error) {
 		}
 		return fmt.Sprintf("uploaded %d/%d", st.Uploaded, st.Total), nil
 	case "cost":
-		return "0", nil // wei; payments are not wired yet
+		if s.inSpool && s.file.IsZero() {
+			return "0", nil
+		}
+		c, err := f.eng.Cost(ctx, s.file)
+		if err != nil {
+			return "", statusErr(err)
+		}
+		return c.String(), nil
 	case "redundancy", "expires", "autorenew":
 		p, err := policy()
 		if err != nil {

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -522,5 +523,9 @@ func (a engineAdapter) SetPolicy(ctx context.Context, id meta.ID, pol meta.Polic
 }
 
 func (a engineAdapter) DefaultPolicy() meta.Policy { return a.e.DefaultPolicy() }
+
+func (a engineAdapter) Cost(ctx context.Context, id meta.ID) (*big.Int, error) {
+	return a.e.Cost(ctx, id)
+}
 
 var _ fs.Engine = engineAdapter{}
