@@ -799,3 +799,53 @@ func TestChangedDuringPut(t *testing.T) {
 		t.Errorf("references %d, want 1", r)
 	}
 }
+
+func TestListingServesLookups(t *testing.T) {
+	w := newWorld(t)
+	a, ha := w.create(w.root, "a")
+	w.close_(ha)
+	w.settle()
+	if _, err := w.root.ReadDirAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Change a after the listing, then let it leave the cache: the
+	// listing's record of a is stale and must not be used.
+	if err := a.Setattr(ctx, &fuse.SetattrRequest{Valid: fuse.SetattrMode, Mode: 0o600}, &fuse.SetattrResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	w.fs.mu.Lock()
+	a.lookedUp = time.Time{}
+	w.fs.mu.Unlock()
+	a.Forget()
+	w.fs.mu.Lock()
+	_, cached := w.fs.nodes[a.ino]
+	w.fs.mu.Unlock()
+	if cached {
+		t.Fatal("an idle node stayed in the cache after Forget")
+	}
+	got, err := w.lookup(w.root, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _, _ := got.state(); m.Mode.Perm() != 0o600 {
+		t.Errorf("lookup after the listing served a stale record: mode %v", m.Mode)
+	}
+	// A name created after the listing is found; a removed one is not.
+	if _, err := w.root.ReadDirAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, hb := w.create(w.root, "b")
+	w.close_(hb)
+	if _, err := w.lookup(w.root, "b"); err != nil {
+		t.Errorf("lookup of a name created after the listing: %v", err)
+	}
+	if _, err := w.root.ReadDirAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.root.Remove(ctx, &fuse.RemoveRequest{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.lookup(w.root, "a"); Errno(err) != fuse.Errno(syscall.ENOENT) {
+		t.Errorf("lookup of a name removed after the listing: %v", err)
+	}
+}
