@@ -447,14 +447,29 @@ func (e *Engine) settle(ctx context.Context, id meta.LinkID, addr common.Address
 	return nil
 }
 
+// reclaimEvery is how often the payment loop takes back what is left of
+// expired channels.
+const reclaimEvery = 10 * time.Minute
+
 // payLoop sends again, every PayRetry, the payments of signed links that
-// were not acknowledged.
+// were not acknowledged, and now and then reclaims expired channels.
 func (e *Engine) payLoop(ctx context.Context) {
 	t := time.NewTicker(e.pay.retry)
 	defer t.Stop()
+	var reclaimed time.Time
 	for {
 		if err := e.PayRound(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("payment round", "err", err)
+		}
+		if time.Since(reclaimed) >= reclaimEvery {
+			reclaimed = time.Now()
+			back, err := e.pay.payer.ReclaimExpired(ctx)
+			for _, r := range back {
+				e.log.Info("reclaimed an expired channel", "provider", r.Provider, "channel", r.Channel, "wei", r.Amount)
+			}
+			if err != nil && ctx.Err() == nil {
+				e.log.Warn("reclaim expired channels", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
