@@ -288,6 +288,16 @@ func TestXattrTools(t *testing.T) {
 			t.Errorf("chunk.%d: %q", i, v)
 		}
 	}
+	// Lowered to 2: the surplus links are released at once (RELEASE).
+	if out, err := setfattr("user.point.redundancy", "2", p); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for i := range 5 {
+		v := waitXattr(t, p, "user.point.chunk."+strconv.Itoa(i), uploadTimeout, func(v string) bool { return signedLinks(v) == 2 })
+		if !strings.HasPrefix(v, "uploaded 2/2 ") {
+			t.Errorf("chunk.%d after lowering: %q", i, v)
+		}
+	}
 
 	// A directory aggregates its subtree; new files inherit its policy.
 	d := in.path("dir")
