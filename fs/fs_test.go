@@ -688,13 +688,15 @@ func TestParseExpiry(t *testing.T) {
 
 func TestFormatChunk(t *testing.T) {
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	cs := &ChunkStatus{State: meta.ChunkUploading, Durable: 1, Redundancy: 3, ID: meta.ID{0xab}, Links: []*meta.Link{
-		{Provider: "peerA", State: meta.LinkSigned, Expires: now.Add(time.Hour)},
+	cs := &ChunkStatus{State: meta.ChunkUploading, Durable: 1, Redundancy: 3, ID: meta.ID{0xab}, Repairing: true, Links: []*meta.Link{
+		{Provider: "peerA", State: meta.LinkSigned, Expires: now.Add(time.Hour), LastAudit: &meta.Audit{At: now, OK: true}},
 		{Provider: "peerB", State: meta.LinkSendingData},
 		{Provider: "peerC", State: meta.LinkFailed, Error: "declined"},
+		{Provider: "peerD", State: meta.LinkFailed, Error: "audit: bad", LastAudit: &meta.Audit{At: now}},
 	}}
-	want := "uploading 1/3 ab00000000000000000000000000000000000000000000000000000000000000\n" +
-		"peerA signed 2025-01-01T01:00:00Z\npeerB sending_data\npeerC failed (declined)"
+	want := "uploading 1/3 ab00000000000000000000000000000000000000000000000000000000000000 repairing\n" +
+		"peerA signed 2025-01-01T01:00:00Z audit ok 2025-01-01T00:00:00Z\npeerB sending_data\npeerC failed (declined)\n" +
+		"peerD failed (audit: bad) audit failed 2025-01-01T00:00:00Z"
 	if got := FormatChunk(cs, now); got != want {
 		t.Errorf("FormatChunk:\n%s\nwant\n%s", got, want)
 	}

@@ -208,15 +208,21 @@ func formatPolicy(name string, p meta.Policy) string {
 
 // FormatChunk is the value of user.point.chunk.<n>: a first line with the
 // chunk's state, its durable links over its redundancy and its id, then
-// one line per storage link: provider peer id, link state, and the pledge
-// expiry of a signed link or the reason of a failed one.
+// one line per storage link: provider peer id, link state, the pledge
+// expiry of a signed link or the reason of a failed one, and the outcome of
+// the link's last audit. "repairing" ends the first line while a chunk
+// that lost a signed link gets a new one.
 //
-//	uploaded 3/3 5f1c...e2
-//	12D3KooW... signed 2025-01-31T10:00:00Z
-//	12D3KooW... failed (provider declined)
+//	uploading 2/3 5f1c...e2 repairing
+//	12D3KooW... signed 2025-01-31T10:00:00Z audit ok 2025-01-02T08:00:00Z
+//	12D3KooW... failed (audit: ...) audit failed 2025-01-02T08:00:00Z
+//	12D3KooW... sending_data
 func FormatChunk(cs *ChunkStatus, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %d/%d %s", cs.State, cs.Durable, cs.Redundancy, cs.ID)
+	if cs.Repairing {
+		b.WriteString(" repairing")
+	}
 	for _, l := range cs.Links {
 		fmt.Fprintf(&b, "\n%s %s", l.Provider, l.State)
 		switch {
@@ -226,6 +232,13 @@ func FormatChunk(cs *ChunkStatus, now time.Time) string {
 			fmt.Fprintf(&b, " %s", l.Expires.UTC().Format(time.RFC3339))
 		case l.State == meta.LinkFailed && l.Error != "":
 			fmt.Fprintf(&b, " (%s)", l.Error)
+		}
+		if a := l.LastAudit; a != nil {
+			outcome := "ok"
+			if !a.OK {
+				outcome = "failed"
+			}
+			fmt.Fprintf(&b, " audit %s %s", outcome, a.At.UTC().Format(time.RFC3339))
 		}
 	}
 	return b.String()
