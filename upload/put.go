@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/pointfs/pointfs/meta"
 	"github.com/pointfs/pointfs/meta/chunkinfo"
@@ -37,7 +38,7 @@ const registerBatch = 64
 // upload with the file's policy and returns the file id. It does not wait
 // for the upload (Wait does); uploads of the first chunks begin while later
 // ones are still being read.
-func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (meta.ID, error) {
+func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (id meta.ID, err error) {
 	pol := e.DefaultPolicy()
 	if opts.Policy != nil {
 		pol = *opts.Policy
@@ -51,7 +52,13 @@ func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (met
 		ids   []meta.ID
 		size  int64
 		batch = make(map[meta.ID]int, registerBatch)
+		fresh []meta.ID // chunks this put registered first
 	)
+	defer func() {
+		if err != nil {
+			e.abandon(fresh)
+		}
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
 			return meta.ID{}, err
@@ -67,7 +74,9 @@ func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (met
 			size += int64(n)
 			batch[id] = n
 			if len(batch) >= registerBatch {
-				if err := e.register(ctx, batch, pol); err != nil {
+				f, err := e.register(ctx, batch, pol)
+				fresh = append(fresh, f...)
+				if err != nil {
 					return meta.ID{}, err
 				}
 				clear(batch)
@@ -86,7 +95,9 @@ func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (met
 		return meta.ID{}, err
 	}
 	batch[fid] = len(info)
-	if err := e.register(ctx, batch, pol); err != nil {
+	f, err := e.register(ctx, batch, pol)
+	fresh = append(fresh, f...)
+	if err != nil {
 		return meta.ID{}, err
 	}
 	if err := e.commitFile(ctx, fid, ids, size, pol, opts.Name); err != nil {
@@ -108,8 +119,9 @@ func (e *Engine) PutPath(ctx context.Context, path string, pol *meta.Policy) (me
 
 // register makes sure each chunk has a record that asks at least pol of
 // the network. A new chunk starts uploading at once; a known chunk is shared
-// (content addressing), and only uploads again if pol asks more of it.
-func (e *Engine) register(ctx context.Context, sizes map[meta.ID]int, pol meta.Policy) error {
+// (content addressing), and only uploads again if pol asks more of it. It
+// returns the chunks it created.
+func (e *Engine) register(ctx context.Context, sizes map[meta.ID]int, pol meta.Policy) ([]meta.ID, error) {
 	var raised, fresh []meta.ID
 	err := e.store.Update(ctx, func(tx meta.Tx) error {
 		raised, fresh = raised[:0], fresh[:0]
@@ -147,15 +159,44 @@ func (e *Engine) register(ctx context.Context, sizes map[meta.ID]int, pol meta.P
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("register chunks: %w", err)
+		return nil, fmt.Errorf("register chunks: %w", err)
 	}
 	for _, id := range raised {
 		if err := e.reconsider(ctx, id); err != nil {
-			return err
+			return fresh, err
 		}
 	}
-	e.markDirty(append(fresh, raised...)...)
-	return nil
+	e.markDirty(append(slices.Clone(fresh), raised...)...)
+	return fresh, nil
+}
+
+// abandon stops the upload of chunks a failed or cancelled put registered
+// and no file came to use: they go back to created, out of the tick's way.
+func (e *Engine) abandon(ids []meta.ID) {
+	if len(ids) == 0 {
+		return
+	}
+	err := e.store.Update(context.Background(), func(tx meta.Tx) error {
+		for _, id := range ids {
+			c, err := tx.Chunk(id)
+			if errors.Is(err, meta.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if c.Refs == 0 && c.State == meta.ChunkUploading {
+				c.State = meta.ChunkCreated
+				if err := tx.PutChunk(c); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.log.Warn("abandon chunks of a failed put", "err", err)
+	}
 }
 
 // commitFile records the file and its references to its chunks. The

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pointfs/pointfs/meta"
@@ -252,30 +253,50 @@ func (e *Engine) Release(ctx context.Context, id meta.ID) error {
 	if err != nil || !last {
 		return err
 	}
+	// References go in batches (a large file has more chunks than one
+	// transaction holds), each dropped only if still there, so a Release
+	// cut short and run again never counts a chunk twice; the file record
+	// goes last.
 	var orphans []meta.ID
-	err = e.store.Update(ctx, func(tx meta.Tx) error {
-		orphans = orphans[:0]
-		for _, cid := range chunks {
-			c, err := tx.Chunk(cid)
-			if err != nil {
-				return err
+	const batch = 1000
+	for start := 0; start < len(chunks); start += batch {
+		part := chunks[start:min(start+batch, len(chunks))]
+		var gone []meta.ID
+		err = e.store.Update(ctx, func(tx meta.Tx) error {
+			gone = gone[:0]
+			for _, cid := range part {
+				users, err := tx.ChunkFiles(cid)
+				if err != nil {
+					return err
+				}
+				if !slices.Contains(users, id) {
+					continue
+				}
+				c, err := tx.Chunk(cid)
+				if err != nil {
+					return err
+				}
+				c.Refs--
+				if c.Refs <= 0 {
+					c.Refs = 0
+					c.State = meta.ChunkCreated
+					gone = append(gone, cid)
+				}
+				if err := tx.PutChunk(c); err != nil {
+					return err
+				}
+				if err := tx.RemoveChunkRef(cid, id); err != nil {
+					return err
+				}
 			}
-			c.Refs--
-			if c.Refs <= 0 {
-				c.Refs = 0
-				c.State = meta.ChunkCreated
-				orphans = append(orphans, cid)
-			}
-			if err := tx.PutChunk(c); err != nil {
-				return err
-			}
-			if err := tx.RemoveChunkRef(cid, id); err != nil {
-				return err
-			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return tx.DeleteFile(id)
-	})
-	if err != nil {
+		orphans = append(orphans, gone...)
+	}
+	if err := e.store.Update(ctx, func(tx meta.Tx) error { return tx.DeleteFile(id) }); err != nil {
 		return err
 	}
 	for _, c := range orphans {
