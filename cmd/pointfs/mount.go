@@ -481,6 +481,11 @@ func (r mountRecord) alive() bool {
 			return false
 		}
 	}
+	if len(b) == 0 {
+		// An exiting process loses its command line before it is gone:
+		// the daemon is still finishing (closing its store), not dead.
+		return true
+	}
 	return strings.Contains(string(b), "mount")
 }
 
