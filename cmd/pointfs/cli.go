@@ -232,8 +232,37 @@ func cmdStatus(args []string) error {
 	}
 	for _, st := range all {
 		fmt.Println(progressLine(st))
+		if len(pos) == 1 {
+			printMoney(st)
+		}
 	}
 	return nil
+}
+
+// printMoney shows what a file cost, by provider, and why uploads wait for
+// money if they do.
+func printMoney(st *upload.FileStatus) {
+	if st.Payment != "" {
+		fmt.Printf("  payments: %s\n", st.Payment)
+	}
+	if st.Cost == "" && len(st.Spend) == 0 {
+		return
+	}
+	fmt.Printf("  cost: %s wei\n", orZero(st.Cost))
+	for _, sp := range st.Spend {
+		pending := ""
+		if sp.Pending != "" && sp.Pending != "0" {
+			pending = fmt.Sprintf(" (+%s wei not yet acknowledged)", sp.Pending)
+		}
+		fmt.Printf("  %s %s: %s wei for %d links%s\n", sp.Provider, sp.Address.Hex(), orZero(sp.Paid), sp.Links, pending)
+	}
+}
+
+func orZero(s string) string {
+	if s == "" {
+		return "0"
+	}
+	return s
 }
 
 // idOf reads an id, or the user.point.id of a path inside a mount.

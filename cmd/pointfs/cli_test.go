@@ -194,7 +194,7 @@ func TestDevnetPutGetStatusLs(t *testing.T) {
 		}
 	}
 	human := mustRun(t, "status", "--data", data, id)
-	if !strings.Contains(human, "uploaded") || !strings.Contains(human, "chunks durable") {
+	if !strings.Contains(human, "uploaded") || !strings.Contains(human, "chunks durable") || !strings.Contains(human, "cost: ") {
 		t.Errorf("status for humans: %q", human)
 	}
 	if ls := mustRun(t, "ls", "--data", data); !strings.Contains(ls, id) || !strings.Contains(ls, "in file ü.bin") {
