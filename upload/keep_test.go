@@ -131,7 +131,7 @@ func TestAuditsDetectBadProvidersAndRepair(t *testing.T) {
 					if l.Provider == victim && l.Pledge != nil && l.State != meta.LinkFailed {
 						t.Errorf("chunk %d: link at the bad provider is %s after an audit period", cs.Index, l.State)
 					}
-					if l.Provider == victim && l.State == meta.LinkFailed && !strings.HasPrefix(l.Error, "audit") {
+					if l.Provider == victim && l.Pledge != nil && l.State == meta.LinkFailed && !strings.HasPrefix(l.Error, "audit") {
 						t.Errorf("chunk %d: link failed for %q, want an audit failure", cs.Index, l.Error)
 					}
 					old := !l.Created.After(before) // not a repair made during the round
@@ -142,6 +142,7 @@ func TestAuditsDetectBadProvidersAndRepair(t *testing.T) {
 			}
 			// Repair brings the file back to full redundancy elsewhere, intact.
 			waitUploaded(t, c.engine, id, time.Minute)
+			waitSignedElsewhere(t, c.engine, id, 3, victim, time.Minute)
 			checkDurable(t, c.engine, id, 3, map[string]bool{victim: true})
 			if err := os.RemoveAll(filepath.Join(c.dir, "cache")); err != nil {
 				t.Fatal(err)
@@ -245,6 +246,39 @@ func TestRedundancyRaisedAndLowered(t *testing.T) {
 	for stored() != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("providers hold %d replicas, want %d after releasing", stored(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitSignedElsewhere waits until every chunk of the file has want signed
+// links at providers other than avoid.
+func waitSignedElsewhere(t *testing.T, e *upload.Engine, id meta.ID, want int, avoid string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		st, err := e.Status(context.Background(), id, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		short := -2
+		for _, cs := range st.Chunks {
+			n := 0
+			for _, l := range cs.Links {
+				if l.State == meta.LinkSigned && l.Provider != avoid {
+					n++
+				}
+			}
+			if n < want {
+				short = cs.Index
+				break
+			}
+		}
+		if short == -2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chunk %d still lacks signed links elsewhere after %v (file %s)", short, d, st.File.State)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
