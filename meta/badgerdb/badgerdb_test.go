@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/pointfs/pointfs/meta"
 )
 
@@ -226,5 +228,192 @@ func TestDueIndexesReadOnlyWhatIsDue(t *testing.T) {
 	})
 	if visits != 1 { // link 1 only
 		t.Fatalf("expiring by t0+1m after failing link 0: %d, want 1", visits)
+	}
+}
+
+func uploadingIDs(t *testing.T, db *DB) []meta.ID {
+	t.Helper()
+	var up []meta.ID
+	err := db.View(context.Background(), func(tx meta.Tx) error {
+		return tx.Uploading(func(id meta.ID) error { up = append(up, id); return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
+}
+
+// The in-flight index is read from memory: it must follow every commit,
+// concurrent ones included, show a transaction its own changes, and come
+// back from disk after a reopen.
+func TestInflightMirrorFollowsCommits(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := open(t, dir)
+	const n = 64
+	ids := make([]meta.ID, n)
+	for i := range ids {
+		ids[i] = meta.ID{byte(i), 7}
+	}
+	// Every chunk goes uploading → uploaded → uploading, from many
+	// goroutines at once, with read-modify-write transactions that
+	// conflict with each other.
+	errs := make(chan error, n)
+	for i := range ids {
+		go func() {
+			var err error
+			for _, st := range []meta.ChunkState{meta.ChunkUploading, meta.ChunkUploaded, meta.ChunkUploading} {
+				err = errors.Join(err, db.Update(ctx, func(tx meta.Tx) error {
+					c, err := tx.Chunk(ids[i])
+					if errors.Is(err, meta.ErrNotFound) {
+						c, err = &meta.Chunk{ID: ids[i]}, nil
+					}
+					if err != nil {
+						return err
+					}
+					c.State = st
+					c.Refs++
+					return tx.PutChunk(c)
+				}))
+			}
+			errs <- err
+		}()
+	}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if up := uploadingIDs(t, db); len(up) != n {
+		t.Fatalf("%d chunks uploading, want %d", len(up), n)
+	}
+	// Half of them finish; one transaction also sees its own change.
+	err := db.Update(ctx, func(tx meta.Tx) error {
+		for _, id := range ids[:n/2] {
+			if err := tx.PutChunk(&meta.Chunk{ID: id, State: meta.ChunkUploaded}); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutChunk(&meta.Chunk{ID: meta.ID{0xff}, State: meta.ChunkUploading}); err != nil {
+			return err
+		}
+		k := 0
+		if err := tx.Uploading(func(meta.ID) error { k++; return nil }); err != nil {
+			return err
+		}
+		if k != n/2+1 {
+			t.Errorf("inside the transaction: %d uploading, want %d", k, n/2+1)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A transaction that fails leaves the index as it was.
+	_ = db.Update(ctx, func(tx meta.Tx) error {
+		_ = tx.PutChunk(&meta.Chunk{ID: meta.ID{0xfe}, State: meta.ChunkUploading})
+		return errors.New("no")
+	})
+	want := append(append([]meta.ID(nil), ids[n/2:]...), meta.ID{0xff})
+	check := func(up []meta.ID) {
+		t.Helper()
+		if len(up) != len(want) {
+			t.Fatalf("uploading = %d chunks, want %d", len(up), len(want))
+		}
+		for i := range up {
+			if up[i] != want[i] {
+				t.Fatalf("uploading[%d] = %s, want %s (in id order)", i, up[i], want[i])
+			}
+		}
+	}
+	check(uploadingIDs(t, db))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, dir)
+	defer db.Close()
+	check(uploadingIDs(t, db))
+}
+
+// Links come from each chunk's link id list, which PutLink and DeleteLink
+// keep; a store written before the lists existed gets them at Open.
+func TestLinkIDLists(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := open(t, dir)
+	c1, c2 := meta.ID{1}, meta.ID{2}
+	var l1 []*meta.Link
+	err := db.Update(ctx, func(tx meta.Tx) error {
+		for i := range 5 {
+			l := &meta.Link{ID: meta.NewLinkID(), Chunk: c1, Provider: "p", State: meta.LinkCreated, SealedLen: int64(i)}
+			l1 = append(l1, l)
+			if err := tx.PutLink(l); err != nil {
+				return err
+			}
+			if err := tx.PutLink(l); err != nil { // twice: listed once
+				return err
+			}
+		}
+		return tx.PutLink(&meta.Link{ID: meta.NewLinkID(), Chunk: c2, State: meta.LinkCreated})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := func(db *DB, c meta.ID) []*meta.Link {
+		t.Helper()
+		var ls []*meta.Link
+		if err := db.View(ctx, func(tx meta.Tx) (err error) { ls, err = tx.Links(c); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return ls
+	}
+	if ls := links(db, c1); len(ls) != 5 {
+		t.Fatalf("%d links, want 5", len(ls))
+	} else {
+		for i := 1; i < len(ls); i++ {
+			if string(ls[i-1].ID[:]) >= string(ls[i].ID[:]) {
+				t.Fatalf("links not in id order")
+			}
+		}
+	}
+	err = db.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.DeleteLink(c1, l1[0].ID); err != nil {
+			return err
+		}
+		return tx.DeleteLink(c2, l1[1].ID) // not c2's: nothing happens
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls := links(db, c1); len(ls) != 4 {
+		t.Fatalf("%d links after a delete, want 4", len(ls))
+	}
+	if ls := links(db, meta.ID{3}); len(ls) != 0 {
+		t.Fatalf("a chunk without links has %d", len(ls))
+	}
+
+	// Make it a store of the old format: no lists, no marker.
+	err = db.db.Update(func(txn *badger.Txn) error {
+		for _, k := range [][]byte{key(pLinkID, c1[:]), key(pLinkID, c2[:]), key(pFormat, []byte(linkIDsFormat))} {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls := links(db, c1); len(ls) != 0 {
+		t.Fatalf("test setup: lists still there")
+	}
+	db.Close()
+	db = open(t, dir)
+	defer db.Close()
+	if ls := links(db, c1); len(ls) != 4 {
+		t.Fatalf("after the upgrade: %d links of c1, want 4", len(ls))
+	}
+	if ls := links(db, c2); len(ls) != 1 {
+		t.Fatalf("after the upgrade: %d links of c2, want 1", len(ls))
 	}
 }
