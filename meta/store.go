@@ -70,9 +70,13 @@ type Tx interface {
 	// ReadDir calls fn for each entry of parent, in name order.
 	ReadDir(parent Inode, fn func(name string, ino Inode) error) error
 
-	// Get and Put keep small named values (settings, counters).
+	// Get, Put and Delete keep small named values (settings, counters,
+	// lists kept one entry per key); Scan calls fn for every name with the
+	// given prefix, in name order.
 	Get(key string) ([]byte, error)
 	Put(key string, value []byte) error
+	Delete(key string) error
+	Scan(prefix string, fn func(key string, value []byte) error) error
 }
 
 // Inode numbers a node of the mounted tree. Nodes are keyed by inode, not by

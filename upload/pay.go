@@ -63,9 +63,12 @@ type ProviderSpend struct {
 // errPaymentBlocked marks a link that waits for money: it keeps its state.
 var errPaymentBlocked = errors.New("waiting for payment")
 
-// unpaidKey is the meta key of the durable list of signed links whose
-// payments are not all acknowledged.
-const unpaidKey = "pay/unpaid"
+// unpaidPrefix names the durable list of signed links whose payments are
+// not all acknowledged: one key per link, so that link workers adding and
+// removing entries at once never write the same key.
+const unpaidPrefix = "pay/unpaid/"
+
+func unpaidKey(id meta.LinkID) string { return unpaidPrefix + id.String() }
 
 type unpaidEntry struct {
 	Chunk meta.ID     `json:"chunk"`
@@ -278,9 +281,11 @@ func owe(tx meta.Tx, l *meta.Link, amount *big.Int) error {
 	if err := putLinkPay(tx, l.ID, lp); err != nil {
 		return err
 	}
-	return editUnpaid(tx, func(list []unpaidEntry) []unpaidEntry {
-		return append(list, unpaidEntry{Chunk: l.Chunk, Link: l.ID})
-	})
+	b, err := json.Marshal(unpaidEntry{Chunk: l.Chunk, Link: l.ID})
+	if err != nil {
+		return err
+	}
+	return tx.Put(unpaidKey(l.ID), b)
 }
 
 // makePayment pays for l once its pledge is verified, before l is
@@ -361,9 +366,7 @@ func (e *Engine) settle(ctx context.Context, id meta.LinkID, addr common.Address
 			if !done {
 				return nil
 			}
-			return editUnpaid(tx, func(list []unpaidEntry) []unpaidEntry {
-				return slices.DeleteFunc(list, func(u unpaidEntry) bool { return u.Link == id })
-			})
+			return tx.Delete(unpaidKey(id))
 		})
 	}
 	defer func() {
@@ -500,11 +503,7 @@ func (e *Engine) PayRound(ctx context.Context) error {
 		var lp *linkPay
 		err := e.store.View(ctx, func(tx meta.Tx) (err error) { lp, err = getLinkPay(tx, u.Link); return err })
 		if err == nil && lp == nil {
-			err = e.store.Update(ctx, func(tx meta.Tx) error {
-				return editUnpaid(tx, func(list []unpaidEntry) []unpaidEntry {
-					return slices.DeleteFunc(list, func(x unpaidEntry) bool { return x.Link == u.Link })
-				})
-			})
+			err = e.store.Update(ctx, func(tx meta.Tx) error { return tx.Delete(unpaidKey(u.Link)) })
 			if err == nil {
 				continue
 			}
@@ -526,33 +525,16 @@ func (e *Engine) PayRound(ctx context.Context) error {
 }
 
 func readUnpaid(tx meta.Tx) ([]unpaidEntry, error) {
-	b, err := tx.Get(unpaidKey)
-	if errors.Is(err, meta.ErrNotFound) || (err == nil && len(b) == 0) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var list []unpaidEntry
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", meta.ErrCorrupt, unpaidKey, err)
-	}
-	return list, nil
-}
-
-func editUnpaid(tx meta.Tx, fn func([]unpaidEntry) []unpaidEntry) error {
-	list, err := readUnpaid(tx)
-	if err != nil {
-		return err
-	}
-	list = fn(list)
-	slices.SortFunc(list, func(a, b unpaidEntry) int { return slices.Compare(a.Link[:], b.Link[:]) })
-	list = slices.CompactFunc(list, func(a, b unpaidEntry) bool { return a.Link == b.Link })
-	b, err := json.Marshal(list)
-	if err != nil {
-		return err
-	}
-	return tx.Put(unpaidKey, b)
+	err := tx.Scan(unpaidPrefix, func(k string, v []byte) error {
+		var u unpaidEntry
+		if err := json.Unmarshal(v, &u); err != nil {
+			return fmt.Errorf("%w: %s: %v", meta.ErrCorrupt, k, err)
+		}
+		list = append(list, u)
+		return nil
+	})
+	return list, err
 }
 
 // Cost returns what the links of file id cost so far: the payments their

@@ -710,6 +710,14 @@ func (t *tx) Put(name string, value []byte) error {
 	return t.txn.Set(key(pKV, []byte(name)), value)
 }
 
+func (t *tx) Delete(name string) error { return t.del(key(pKV, []byte(name))) }
+
+func (t *tx) Scan(prefix string, fn func(string, []byte) error) error {
+	return t.scan(key(pKV, []byte(prefix)), true, func(k, v []byte) error {
+		return fn(prefix+string(k), v)
+	})
+}
+
 // badgerLogger sends badger's own log lines to slog, its chatter at debug.
 type badgerLogger struct{ l *slog.Logger }
 
