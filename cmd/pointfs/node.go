@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -46,6 +47,12 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 	}
 	n := &node{Data: data, Log: log}
 	startDebug(log)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the garbage collector works harder near it rather
+		// than letting garbage double the heap. The daemon's live data is
+		// well under it; $GOMEMLIMIT overrides it.
+		debug.SetMemoryLimit(192 << 20)
+	}
 	ok := false
 	defer func() {
 		if !ok {

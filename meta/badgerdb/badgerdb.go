@@ -89,9 +89,16 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 		WithLogger(badgerLogger{log}).
 		WithSyncWrites(false).
 		WithNumVersionsToKeep(1).
-		WithMemTableSize(32 << 20).
 		WithValueThreshold(1 << 20). // records stay in the LSM: they are small and read often
-		WithNumCompactors(2)
+		WithNumCompactors(2).
+		// Modest caches: the daemon's memory goal is 256 MiB in all, and
+		// badger's defaults (five 64 MiB memtables, a 256 MiB block
+		// cache) would take twice that by themselves.
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithValueLogFileSize(128 << 20)
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store %s: %w", dir, err)
