@@ -170,9 +170,9 @@ func TestDueIndexesReadOnlyWhatIsDue(t *testing.T) {
 	t0 := time.Unix(1_900_000_000, 0)
 	const n = 100_000
 	var first *meta.Link
-	for start := 0; start < n; start += 5000 {
+	for start := 0; start < n; start += 1000 {
 		err := db.Update(ctx, func(tx meta.Tx) error {
-			for i := start; i < start+5000; i++ {
+			for i := start; i < start+1000; i++ {
 				l := &meta.Link{ID: meta.NewLinkID(), Chunk: meta.ID{byte(i), byte(i >> 8), byte(i >> 16)},
 					State: meta.LinkSigned, Expires: t0.Add(time.Duration(i) * time.Minute),
 					NextAudit: t0.Add(time.Duration(n-i) * time.Second)}
