@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
+	json "github.com/goccy/go-json" // encoding/json's output, several times faster
 
 	"github.com/pointfs/pointfs/meta"
 )
@@ -79,9 +79,15 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "chunks"), 0o700); err != nil {
 		return nil, fmt.Errorf("provider: data dir: %w", err)
 	}
+	for i := range 256 { // the shards up front, not a MkdirAll per replica
+		err := os.Mkdir(filepath.Join(dir, "chunks", fmt.Sprintf("%02x", i)), 0o700)
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("provider: data dir: %w", err)
+		}
+	}
 	// Small caches: a provider's index holds a few hundred bytes per
 	// replica, and devnets run several providers on one machine.
-	opts := badger.DefaultOptions(filepath.Join(dir, "index")).
+	opts := badger.DefaultOptions(filepath.Join(dir, "index")). // indexDir
 		WithLogger(badgerLogger{log}).
 		WithMetricsEnabled(false).
 		WithMemTableSize(16 << 20).
@@ -98,6 +104,9 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 }
 
 func (s *store) Close() error { return s.db.Close() }
+
+// indexDir is where the badger index lives.
+func (s *store) indexDir() string { return filepath.Join(s.dir, "index") }
 
 // paths of a replica's file: complete and in progress.
 func (s *store) path(root meta.ID) string {
