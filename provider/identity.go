@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	ethcrypto "github.com/ethereum/go-ethereum/crypto"
@@ -48,7 +50,30 @@ func PeerIDOf(key *ecdsa.PrivateKey) (peer.ID, error) {
 // secp256k1 public key (every pointfs node's does). It is how a provider
 // learns which client it stores for, and how a client checks whose
 // signature a pledge must carry.
+//
+// The answer is remembered (a point decompression per call showed in
+// profiles: every request of every link asks it).
 func AddressOf(p peer.ID) (common.Address, error) {
+	if a, ok := addresses.Load(p); ok {
+		return a.(common.Address), nil
+	}
+	a, err := addressOf(p)
+	if err == nil && addressCount.Add(1) <= maxAddresses {
+		addresses.Store(p, a)
+	}
+	return a, err
+}
+
+// addresses remembers AddressOf's answers, up to maxAddresses peers (peer
+// ids come from the network: the map must not grow without bound).
+var (
+	addresses    sync.Map // peer.ID → common.Address
+	addressCount atomic.Int64
+)
+
+const maxAddresses = 1 << 16
+
+func addressOf(p peer.ID) (common.Address, error) {
 	pub, err := p.ExtractPublicKey()
 	if err != nil {
 		return common.Address{}, fmt.Errorf("%w: %s: %v", ErrNotSecp256k1, p, err)

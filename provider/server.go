@@ -117,7 +117,8 @@ func start(ctx context.Context, cfg Config, t timings) (_ *Server, err error) {
 	if err = s.count(); err != nil {
 		return nil, err
 	}
-	if s.sync, err = newGroupSync(cfg.DataDir, s.store.db.Sync); err != nil {
+	extra := unlessSameFilesystem(cfg.DataDir, s.store.indexDir(), s.store.db.Sync)
+	if s.sync, err = newGroupSync(cfg.DataDir, extra); err != nil {
 		return nil, err
 	}
 	if err = s.startPayee(); err != nil {

@@ -103,10 +103,14 @@ func (s *Server) load(u *upload) error {
 		// A crash came between the rename and the index update.
 		part = s.store.path(u.root)
 	}
-	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
-		return err
-	}
 	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		// The shards are made at open (openStore); one was removed since.
+		if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
+			return err
+		}
+		f, err = os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("provider: open replica: %w", err)
 	}

@@ -24,6 +24,13 @@ func OpenCache(dir string) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("chunk cache: %w", err)
 	}
+	// The 256 shards up front: Put then needs no MkdirAll (a syscall per
+	// chunk) unless one was removed behind its back.
+	for i := range 256 {
+		if err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("%02x", i)), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("chunk cache: %w", err)
+		}
+	}
 	return &Cache{dir: dir}, nil
 }
 
@@ -45,10 +52,13 @@ func (c *Cache) Put(id meta.ID, data []byte) error {
 	if _, err := os.Stat(p); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return fmt.Errorf("chunk cache: %w", err)
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return fmt.Errorf("chunk cache: %w", err)
+		}
+		tmp, err = os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	}
 	if err != nil {
 		return fmt.Errorf("chunk cache: %w", noSpace(err))
 	}
