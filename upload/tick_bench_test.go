@@ -134,7 +134,7 @@ func newTickBench(b *testing.B, stored, handful int) *tickBench {
 // distinct providers, in batches that fit one badger transaction.
 func fillStored(b *testing.B, db *badgerdb.DB, net *blockingNet, n int, now time.Time) {
 	b.Helper()
-	const batch = 500
+	const batch = 100 // chunks per transaction: within badger's limit for the store's memtable size
 	client := common.Address{1}
 	sig := make([]byte, 65)
 	rand.Read(sig)
