@@ -289,10 +289,7 @@ func (e *Engine) trim(ctx context.Context, id meta.ID) error {
 		links []*meta.Link
 	)
 	err := e.store.View(ctx, func(tx meta.Tx) (err error) {
-		if c, err = tx.Chunk(id); err != nil {
-			return err
-		}
-		links, err = tx.Links(id)
+		c, links, err = chunkLinks(tx, id)
 		return err
 	})
 	if err != nil {

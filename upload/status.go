@@ -74,11 +74,7 @@ func (e *Engine) Status(ctx context.Context, id meta.ID, detail bool) (*FileStat
 		}
 		now := e.cfg.Now()
 		add := func(i int, cid meta.ID) error {
-			c, err := tx.Chunk(cid)
-			if err != nil {
-				return err
-			}
-			links, err := tx.Links(cid)
+			c, links, err := chunkLinks(tx, cid)
 			if err != nil {
 				return err
 			}
@@ -120,11 +116,7 @@ func (e *Engine) ChunkStatus(ctx context.Context, id meta.ID, n int) (*ChunkStat
 		if n < 0 || n >= len(chunks) {
 			return fmt.Errorf("chunk %d of %d: %w", n, len(chunks), meta.ErrNotFound)
 		}
-		c, err := tx.Chunk(chunks[n])
-		if err != nil {
-			return err
-		}
-		links, err := tx.Links(c.ID)
+		c, links, err := chunkLinks(tx, chunks[n])
 		if err != nil {
 			return err
 		}

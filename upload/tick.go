@@ -132,10 +132,7 @@ func (e *Engine) tickChunk(ctx context.Context, id meta.ID) (blocked bool, err e
 		links []*meta.Link
 	)
 	err = e.store.View(ctx, func(tx meta.Tx) (err error) {
-		if c, err = tx.Chunk(id); err != nil {
-			return err
-		}
-		links, err = tx.Links(id)
+		c, links, err = chunkLinks(tx, id)
 		return err
 	})
 	if errors.Is(err, meta.ErrNotFound) {
@@ -251,6 +248,19 @@ func (e *Engine) startLink(l *meta.Link, p peer.ID) {
 	}()
 }
 
+// chunkLinks reads a chunk and all of its links in tx.
+func chunkLinks(tx meta.Tx, id meta.ID) (*meta.Chunk, []*meta.Link, error) {
+	c, err := tx.Chunk(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	links, err := tx.Links(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, links, nil
+}
+
 // reconsider is the seed's reconsiderUploadingStatus: a chunk is uploaded
 // when it has at least redundancy signed, unexpired links; the files using
 // it follow.
@@ -258,11 +268,7 @@ func (e *Engine) reconsider(ctx context.Context, id meta.ID) error {
 	changed := false
 	err := e.store.Update(ctx, func(tx meta.Tx) error {
 		changed = false
-		c, err := tx.Chunk(id)
-		if err != nil {
-			return err
-		}
-		links, err := tx.Links(id)
+		c, links, err := chunkLinks(tx, id)
 		if err != nil {
 			return err
 		}
