@@ -20,8 +20,10 @@ import (
 // maxFetchBytes bounds one GET_CHUNK reply (the wire caps frames at 4 MiB).
 const maxFetchBytes = 2 << 20
 
-// readAhead is how many chunks past a sequential read are fetched early.
-const readAhead = 4
+// readAhead is how many chunks past a sequential read are fetched early
+// (4 MiB of 256 KiB chunks): a fetch is a round trip, a verification and an
+// unsealing, and the mount's reads come 128 KiB at a time.
+const readAhead = 16
 
 // fileChunks returns a file's size, chunk size and chunk list.
 func (e *Engine) fileChunks(ctx context.Context, id meta.ID) (*meta.File, error) {
@@ -66,8 +68,10 @@ func (e *Engine) ReadAt(ctx context.Context, id meta.ID, p []byte, off int64) (i
 		n += k
 		off += int64(k)
 	}
-	if e.reads.sequential(id, start, off) {
-		last := int(min((off+cs-1)/cs+readAhead, int64(len(f.Chunks))))
+	if ahead := e.reads.sequential(id, start, off, readAhead*cs); ahead >= 0 {
+		// From the chunk after this read's to readAhead chunks past the
+		// furthest read so far.
+		last := int(min((ahead+cs-1)/cs+readAhead, int64(len(f.Chunks))))
 		for i := int((off + cs - 1) / cs); i < last; i++ {
 			e.prefetch(f.Chunks[i])
 		}
@@ -122,13 +126,12 @@ func (e *Engine) Get(ctx context.Context, id meta.ID, w io.Writer) error {
 }
 
 func (e *Engine) prefetch(id meta.ID) {
-	if e.reads.chunk(id) != nil || !e.reads.startFetch(id) {
-		return
+	if !e.reads.wanted(id) {
+		return // in memory, or being fetched
 	}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		defer e.reads.endFetch(id)
 		ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 		defer cancel()
 		if _, err := e.chunk(ctx, id); err != nil && e.ctx.Err() == nil {
@@ -138,11 +141,37 @@ func (e *Engine) prefetch(id meta.ID) {
 }
 
 // chunk returns the plaintext of chunk id: from memory, the local cache,
-// or its providers.
+// or its providers. Concurrent calls for one chunk share one fetch (a read
+// that catches up with its read-ahead waits for it instead of fetching the
+// chunk a second time).
 func (e *Engine) chunk(ctx context.Context, id meta.ID) ([]byte, error) {
-	if d := e.reads.chunk(id); d != nil {
-		return d, nil
+	for {
+		if d := e.reads.chunk(id); d != nil {
+			return d, nil
+		}
+		f, leader := e.reads.join(id)
+		if leader {
+			d, err := e.load(ctx, id)
+			e.reads.land(id, f, d, err)
+			return d, err
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err == nil {
+			return f.data, nil
+		}
+		if !errors.Is(f.err, context.Canceled) && !errors.Is(f.err, context.DeadlineExceeded) {
+			return nil, f.err
+		}
+		// The one fetching gave up (its reader went away): fetch it ourselves.
 	}
+}
+
+// load reads chunk id from the local cache, else from its providers.
+func (e *Engine) load(ctx context.Context, id meta.ID) ([]byte, error) {
 	if d, err := e.cache.Get(id); err == nil {
 		if merkle.Keccak256(d) == id {
 			e.reads.putChunk(id, d)
@@ -157,6 +186,13 @@ func (e *Engine) chunk(ctx context.Context, id meta.ID) ([]byte, error) {
 	}
 	e.reads.putChunk(id, d)
 	return d, nil
+}
+
+// flight is one fetch of a chunk that others may wait for.
+type flight struct {
+	done chan struct{}
+	data []byte
+	err  error
 }
 
 // fetch gets chunk id from the providers of its signed links, fastest
@@ -263,8 +299,8 @@ type readCache struct {
 	chunks   map[meta.ID]*list.Element
 	data     map[meta.ID][]byte
 	files    map[meta.ID]*meta.File
-	lastEnd  map[meta.ID]int64
-	fetching map[meta.ID]bool
+	lastEnd  map[meta.ID]int64 // furthest end read, per file
+	fetching map[meta.ID]*flight
 }
 
 type lruEntry struct {
@@ -274,7 +310,7 @@ type lruEntry struct {
 
 func newReadCache(n int) *readCache {
 	return &readCache{max: n, order: list.New(), chunks: make(map[meta.ID]*list.Element),
-		files: make(map[meta.ID]*meta.File), lastEnd: make(map[meta.ID]int64), fetching: make(map[meta.ID]bool)}
+		files: make(map[meta.ID]*meta.File), lastEnd: make(map[meta.ID]int64), fetching: make(map[meta.ID]*flight)}
 }
 
 func (r *readCache) chunk(id meta.ID) []byte {
@@ -319,30 +355,58 @@ func (r *readCache) putFile(f *meta.File) {
 	r.files[f.ID] = f
 }
 
-// sequential records a read of file id from start to end and reports
-// whether it began where the previous one ended.
-func (r *readCache) sequential(id meta.ID, start, end int64) bool {
+// sequential records a read of file id from start to end. When the read
+// begins at 0 or within window of the furthest end read so far (reads of a
+// sequential reader arrive out of order: the kernel sends a FUSE file's
+// reads 128 KiB at a time, several at once), it returns that furthest end
+// for read-ahead to start from; otherwise -1.
+func (r *readCache) sequential(id meta.ID, start, end, window int64) int64 {
+	if end <= start {
+		return -1
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	prev, ok := r.lastEnd[id]
-	r.lastEnd[id] = end
-	return ok && start == prev && end > start
-}
-
-func (r *readCache) startFetch(id meta.ID) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fetching[id] {
-		return false
+	if ok && (start < prev-window || start > prev+window) || !ok && start != 0 {
+		r.lastEnd[id] = end // a seek: a sequential run may start here
+		return -1
 	}
-	r.fetching[id] = true
-	return true
+	furthest := max(prev, end)
+	r.lastEnd[id] = furthest
+	return furthest
 }
 
-func (r *readCache) endFetch(id meta.ID) {
+// wanted reports whether chunk id is neither in memory nor being fetched.
+func (r *readCache) wanted(id meta.ID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.fetching, id)
+	_, cached := r.chunks[id]
+	_, fetching := r.fetching[id]
+	return !cached && !fetching
+}
+
+// join returns the fetch of chunk id in progress, or starts one that the
+// caller (leader) must land.
+func (r *readCache) join(id meta.ID) (f *flight, leader bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f := r.fetching[id]; f != nil {
+		return f, false
+	}
+	f = &flight{done: make(chan struct{})}
+	r.fetching[id] = f
+	return f, true
+}
+
+// land ends a fetch: its waiters get its outcome.
+func (r *readCache) land(id meta.ID, f *flight, d []byte, err error) {
+	r.mu.Lock()
+	if r.fetching[id] == f {
+		delete(r.fetching, id)
+	}
+	r.mu.Unlock()
+	f.data, f.err = d, err
+	close(f.done)
 }
 
 func (r *readCache) forgetFile(id meta.ID) {
