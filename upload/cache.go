@@ -1,87 +1,325 @@
 package upload
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/pointfs/pointfs/meta"
 )
 
-// Cache is the local store of plaintext chunks, one file per chunk id,
-// sharded by the id's first byte. Chunks wait here until their links are
-// signed, and serve reads without a network round trip after that.
+// Cache is the local store of plaintext chunks. Chunks wait here until their
+// links are signed, and serve reads without a network round trip after that.
+//
+// Chunks are appended to pack files (dir/packs/NNNNNNNN.pack, a new one
+// every packSize bytes), each with an index log beside it (.idx: one
+// fixed-size, checksummed record per chunk) that Open reads back into
+// memory. A file per chunk cost an inode per chunk: on the benchmark
+// machine's ext4 a create took ~0.8 ms of CPU (the inode bitmap search),
+// 12% of the daemon's CPU while uploading; an append takes ~50 µs.
+//
+// Chunk data is written before its index record, so a crash in between
+// leaves unreferenced bytes, never a record of missing ones; a torn last
+// record is ignored. Caches written before packs kept a file per chunk
+// (dir/xx/<id hex>): those are still read.
+//
+// Removing the cache directory (or a pack) behind the engine's back is
+// allowed: a pack that was unlinked reads as missing, and the next Put
+// starts a new one.
 type Cache struct {
 	dir string
+
+	mu    sync.Mutex
+	index map[meta.ID]chunkLoc
+	packs map[uint32]*os.File // open for reading and writing
+	idxs  map[uint32]*os.File // index logs of the packs written since Open, O_APPEND
+	cur   uint32              // the pack Put appends to
+	size  int64               // its size
 }
+
+// chunkLoc is where a chunk is in the packs.
+type chunkLoc struct {
+	pack uint32
+	off  int64
+	n    int32
+}
+
+// packSize is the size after which Put starts a new pack (a variable for
+// tests).
+var packSize int64 = 1 << 30
+
+const (
+	recSize   = 32 + 8 + 4 + 4 // id, offset, length, crc32c of the rest
+	recRemove = ^uint32(0)     // the length of a removal record
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // OpenCache opens (creating) a chunk cache in dir.
 func OpenCache(dir string) (*Cache, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "packs"), 0o700); err != nil {
 		return nil, fmt.Errorf("chunk cache: %w", err)
 	}
-	// The 256 shards up front: Put then needs no MkdirAll (a syscall per
-	// chunk) unless one was removed behind its back.
-	for i := range 256 {
-		if err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("%02x", i)), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("chunk cache: %w", err)
-		}
+	c := &Cache{dir: dir, index: make(map[meta.ID]chunkLoc), packs: make(map[uint32]*os.File),
+		idxs: make(map[uint32]*os.File)}
+	if err := c.load(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("chunk cache: %w", err)
 	}
-	return &Cache{dir: dir}, nil
+	return c, nil
 }
 
-func (c *Cache) path(id meta.ID) string {
+// Close closes the packs. The engine's cache lives as long as its process;
+// Close is for tests and tools.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, f := range c.packs {
+		errs = append(errs, f.Close())
+	}
+	for _, f := range c.idxs {
+		errs = append(errs, f.Close())
+	}
+	clear(c.packs)
+	clear(c.idxs)
+	c.cur++ // a Put after Close starts a new pack
+	return errors.Join(errs...)
+}
+
+func (c *Cache) packPath(n uint32) string {
+	return filepath.Join(c.dir, "packs", fmt.Sprintf("%08d.pack", n))
+}
+
+func (c *Cache) idxPath(n uint32) string {
+	return filepath.Join(c.dir, "packs", fmt.Sprintf("%08d.idx", n))
+}
+
+// load reads every index log, in pack order.
+func (c *Cache) load() error {
+	ents, err := os.ReadDir(filepath.Join(c.dir, "packs"))
+	if err != nil {
+		return err
+	}
+	var nums []uint32
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".idx")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(name, 10, 32)
+		if err != nil || n == 0 {
+			continue
+		}
+		nums = append(nums, uint32(n))
+	}
+	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+	for _, n := range nums {
+		st, err := os.Stat(c.packPath(n))
+		if err != nil {
+			continue // a pack without data: its records point nowhere
+		}
+		b, err := os.ReadFile(c.idxPath(n))
+		if err != nil {
+			return err
+		}
+		for ; len(b) >= recSize; b = b[recSize:] {
+			if crc32.Checksum(b[:recSize-4], castagnoli) != binary.BigEndian.Uint32(b[recSize-4:]) {
+				break // torn or garbage: nothing after it is trusted
+			}
+			var id meta.ID
+			copy(id[:], b[:32])
+			off := int64(binary.BigEndian.Uint64(b[32:40]))
+			ln := binary.BigEndian.Uint32(b[40:44])
+			if ln == recRemove {
+				delete(c.index, id)
+				continue
+			}
+			if off < 0 || off+int64(ln) > st.Size() {
+				continue
+			}
+			c.index[id] = chunkLoc{pack: n, off: off, n: int32(ln)}
+		}
+		if n > c.cur {
+			c.cur = n // appends go to a new pack after the last one
+		}
+	}
+	c.cur++ // started by the first Put
+	return nil
+}
+
+// legacyPath is where caches before packs kept chunk id.
+func (c *Cache) legacyPath(id meta.ID) string {
 	h := id.String()
 	return filepath.Join(c.dir, h[:2], h)
 }
 
 // Has reports whether chunk id is cached.
 func (c *Cache) Has(id meta.ID) bool {
-	_, err := os.Stat(c.path(id))
+	if f, _, ok := c.locate(id); ok && !unlinked(f) {
+		return true
+	}
+	_, err := os.Stat(c.legacyPath(id))
 	return err == nil
 }
 
-// Put stores data as chunk id, atomically: a reader sees the whole chunk or
-// none of it. A chunk already present is left as it is (content addressed).
+// Put stores data as chunk id. A reader sees the whole chunk or none of it.
+// A chunk already present is left as it is (content addressed).
 func (c *Cache) Put(id meta.ID, data []byte) error {
-	p := c.path(id)
-	if _, err := os.Stat(p); err == nil {
+	if c.Has(id) {
 		return nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return fmt.Errorf("chunk cache: %w", err)
-		}
-		tmp, err = os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if len(data) >= int(recRemove) {
+		return fmt.Errorf("chunk cache: %w: chunk of %d bytes", meta.ErrTooLarge, len(data))
 	}
+	c.mu.Lock()
+	f, off, err := c.reserve(int64(len(data)))
 	if err != nil {
+		c.mu.Unlock()
 		return fmt.Errorf("chunk cache: %w", noSpace(err))
 	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+	pack, idx := c.cur, c.idxs[c.cur]
+	c.mu.Unlock()
+	if _, err := f.WriteAt(data, off); err != nil {
 		return fmt.Errorf("chunk cache: %w", noSpace(err))
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
+	if err := writeRecord(idx, id, off, uint32(len(data))); err != nil {
 		return fmt.Errorf("chunk cache: %w", noSpace(err))
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("chunk cache: %w", err)
-	}
+	c.mu.Lock()
+	c.index[id] = chunkLoc{pack: pack, off: off, n: int32(len(data))}
+	c.mu.Unlock()
 	return nil
+}
+
+// reserve returns the current pack and the offset of n bytes appended to
+// it, starting a new pack when there is none, it is full, or it was
+// removed. c.mu is held.
+func (c *Cache) reserve(n int64) (*os.File, int64, error) {
+	f, idx := c.packs[c.cur], c.idxs[c.cur]
+	if f == nil || idx == nil || c.size+n > packSize || unlinked(f) || unlinked(idx) {
+		if f != nil {
+			c.cur++
+		}
+		if err := c.startPack(); err != nil {
+			return nil, 0, err
+		}
+		f = c.packs[c.cur]
+	}
+	off := c.size
+	c.size += n
+	return f, off, nil
+}
+
+// startPack makes pack c.cur and its index log, empty (the next number
+// when c.cur is taken). The logs of earlier packs stay open: a Put that
+// reserved room there still has its record to write. c.mu is held.
+func (c *Cache) startPack() error {
+	if err := os.MkdirAll(filepath.Join(c.dir, "packs"), 0o700); err != nil {
+		return err
+	}
+	for {
+		f, err := os.OpenFile(c.packPath(c.cur), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			c.cur++ // left by an earlier run: never append to what others index
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		idx, err := os.OpenFile(c.idxPath(c.cur), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return err
+		}
+		c.packs[c.cur], c.idxs[c.cur], c.size = f, idx, 0
+		return nil
+	}
+}
+
+func writeRecord(idx *os.File, id meta.ID, off int64, n uint32) error {
+	var rec [recSize]byte
+	copy(rec[:32], id[:])
+	binary.BigEndian.PutUint64(rec[32:40], uint64(off))
+	binary.BigEndian.PutUint32(rec[40:44], n)
+	binary.BigEndian.PutUint32(rec[44:], crc32.Checksum(rec[:recSize-4], castagnoli))
+	_, err := idx.Write(rec[:]) // one O_APPEND write: records never interleave
+	return err
+}
+
+// locate returns the open pack holding chunk id and where in it.
+func (c *Cache) locate(id meta.ID) (*os.File, chunkLoc, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	loc, ok := c.index[id]
+	if !ok {
+		return nil, loc, false
+	}
+	f := c.packs[loc.pack]
+	if f == nil {
+		var err error
+		if f, err = os.OpenFile(c.packPath(loc.pack), os.O_RDWR, 0); err != nil {
+			delete(c.index, id)
+			return nil, loc, false
+		}
+		c.packs[loc.pack] = f
+	}
+	return f, loc, true
+}
+
+// unlinked reports whether f's file was removed from the directory tree.
+func unlinked(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil {
+		return true
+	}
+	s, ok := st.Sys().(*syscall.Stat_t)
+	return ok && s.Nlink == 0
+}
+
+// readPacked reads chunk id from the packs into buf (sized by the caller,
+// or allocated when nil). ok is false when the packs do not hold it.
+func (c *Cache) readPacked(id meta.ID, buf []byte) (b []byte, ok bool, err error) {
+	f, loc, ok := c.locate(id)
+	if !ok {
+		return nil, false, nil
+	}
+	if unlinked(f) {
+		// The cache was removed behind our back: what it held is gone.
+		c.mu.Lock()
+		delete(c.index, id)
+		c.mu.Unlock()
+		return nil, false, nil
+	}
+	if buf == nil {
+		buf = make([]byte, loc.n)
+	} else if len(buf) < int(loc.n) {
+		return nil, true, fmt.Errorf("chunk %s: %w for buffer of %d", id, meta.ErrTooLarge, len(buf))
+	}
+	if _, err := f.ReadAt(buf[:loc.n], loc.off); err != nil {
+		return nil, true, fmt.Errorf("chunk cache: read chunk %s: %w", id, err)
+	}
+	return buf[:loc.n], true, nil
 }
 
 // ReadInto reads chunk id into buf and returns its length; buf must be
 // large enough (meta.ErrTooLarge otherwise).
 func (c *Cache) ReadInto(id meta.ID, buf []byte) (int, error) {
-	f, err := os.Open(c.path(id))
+	if b, ok, err := c.readPacked(id, buf); ok {
+		return len(b), err
+	}
+	f, err := os.Open(c.legacyPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("chunk %s: %w", id, meta.ErrNotFound)
 	}
@@ -106,7 +344,10 @@ func (c *Cache) ReadInto(id meta.ID, buf []byte) (int, error) {
 
 // Get returns chunk id.
 func (c *Cache) Get(id meta.ID) ([]byte, error) {
-	b, err := os.ReadFile(c.path(id))
+	if b, ok, err := c.readPacked(id, nil); ok {
+		return b, err
+	}
+	b, err := os.ReadFile(c.legacyPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("chunk %s: %w", id, meta.ErrNotFound)
 	}
@@ -114,9 +355,32 @@ func (c *Cache) Get(id meta.ID) ([]byte, error) {
 }
 
 // Remove drops chunk id from the cache (it can still be fetched from its
-// providers).
+// providers). Its bytes stay in their pack until the pack goes.
 func (c *Cache) Remove(id meta.ID) error {
-	err := os.Remove(c.path(id))
+	c.mu.Lock()
+	_, packed := c.index[id]
+	delete(c.index, id)
+	var err error
+	if packed {
+		// In the current pack's log, read after the one that added it.
+		idx := c.idxs[c.cur]
+		if idx == nil || unlinked(idx) {
+			if idx != nil {
+				c.cur++
+			}
+			if err = c.startPack(); err == nil {
+				idx = c.idxs[c.cur]
+			}
+		}
+		if err == nil {
+			err = writeRecord(idx, id, 0, recRemove)
+		}
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("chunk cache: %w", err)
+	}
+	err = os.Remove(c.legacyPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

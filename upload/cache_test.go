@@ -1,0 +1,229 @@
+package upload
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/merkle"
+)
+
+func chunkOf(t *testing.T, n int) (meta.ID, []byte) {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return merkle.Keccak256(b), b
+}
+
+func wantChunk(t *testing.T, c *Cache, id meta.ID, data []byte) {
+	t.Helper()
+	got, err := c.Get(id)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get %s: %d bytes, %v; want %d bytes", id, len(got), err, len(data))
+	}
+	buf := make([]byte, len(data)+10)
+	n, err := c.ReadInto(id, buf)
+	if err != nil || n != len(data) || !bytes.Equal(buf[:n], data) {
+		t.Fatalf("ReadInto %s: %d, %v", id, n, err)
+	}
+	if len(data) > 0 {
+		if _, err := c.ReadInto(id, make([]byte, len(data)-1)); !errors.Is(err, meta.ErrTooLarge) {
+			t.Fatalf("ReadInto a short buffer: %v, want ErrTooLarge", err)
+		}
+	}
+	if !c.Has(id) {
+		t.Fatalf("Has %s = false", id)
+	}
+}
+
+func wantMissing(t *testing.T, c *Cache, id meta.ID) {
+	t.Helper()
+	if _, err := c.Get(id); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("Get %s: %v, want ErrNotFound", id, err)
+	}
+	if _, err := c.ReadInto(id, make([]byte, 1<<20)); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("ReadInto %s: %v, want ErrNotFound", id, err)
+	}
+	if c.Has(id) {
+		t.Fatalf("Has %s = true", id)
+	}
+}
+
+// Chunks go to packs and come back, across reopens, pack rollovers,
+// concurrent Puts and removals.
+func TestCachePacks(t *testing.T) {
+	defer func(old int64) { packSize = old }(packSize)
+	packSize = 1 << 20 // a few chunks per pack
+	dir := t.TempDir()
+	c, err := OpenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := map[meta.ID][]byte{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 6 {
+				id, b := chunkOf(t, 1+(g*7919+i*104729)%(256<<10))
+				if err := c.Put(id, b); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := c.Put(id, b); err != nil { // again: content addressed
+					t.Error(err)
+				}
+				mu.Lock()
+				chunks[id] = b
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	empty := merkle.Keccak256()
+	if err := c.Put(empty, nil); err != nil {
+		t.Fatal(err)
+	}
+	chunks[empty] = []byte{}
+	for id, b := range chunks {
+		wantChunk(t, c, id, b)
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*.pack"))
+	if len(packs) < 3 {
+		t.Errorf("%d packs, want several at 1 MiB each", len(packs))
+	}
+	var gone meta.ID
+	for id := range chunks {
+		gone = id
+		break
+	}
+	if err := c.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	wantMissing(t, c, gone)
+	c.Close()
+
+	// Reopened: the same chunks, the removed one still removed, and a
+	// torn record at the end of a log is ignored.
+	logs, _ := filepath.Glob(filepath.Join(dir, "packs", "*.idx"))
+	f, err := os.OpenFile(logs[len(logs)-1], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("torn rec"))
+	f.Close()
+	c, err = OpenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for id, b := range chunks {
+		if id == gone {
+			wantMissing(t, c, id)
+			continue
+		}
+		wantChunk(t, c, id, b)
+	}
+	id, b := chunkOf(t, 1000)
+	if err := c.Put(id, b); err != nil {
+		t.Fatal(err)
+	}
+	wantChunk(t, c, id, b)
+}
+
+// Removing the cache directory behind the engine's back (as tests and
+// benchmarks do to force reads from providers) makes its chunks missing,
+// and the next Put starts afresh.
+func TestCacheRemovedBehindItsBack(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	c, err := OpenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id, b := chunkOf(t, 5000)
+	if err := c.Put(id, b); err != nil {
+		t.Fatal(err)
+	}
+	wantChunk(t, c, id, b)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	wantMissing(t, c, id)
+	id2, b2 := chunkOf(t, 7000)
+	for _, x := range []struct {
+		id meta.ID
+		b  []byte
+	}{{id, b}, {id2, b2}} {
+		if err := c.Put(x.id, x.b); err != nil {
+			t.Fatal(err)
+		}
+		wantChunk(t, c, x.id, x.b)
+	}
+	c.Close()
+	c, err = OpenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChunk(t, c, id, b)
+	wantChunk(t, c, id2, b2)
+}
+
+// A cache written before packs (a file per chunk) is still read.
+func TestCacheReadsLegacyFiles(t *testing.T) {
+	dir := t.TempDir()
+	id, b := chunkOf(t, 3000)
+	h := id.String()
+	if err := os.MkdirAll(filepath.Join(dir, h[:2]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, h[:2], h), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wantChunk(t, c, id, b)
+	if err := c.Put(id, b); err != nil {
+		t.Fatal(err)
+	}
+	if packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*.pack")); len(packs) != 0 {
+		t.Errorf("a chunk held as a file was packed again: %v", packs)
+	}
+	if err := c.Remove(id); err != nil {
+		t.Fatal(err)
+	}
+	wantMissing(t, c, id)
+}
+
+func BenchmarkCachePut(b *testing.B) {
+	c, err := OpenCache(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	data := make([]byte, meta.DefaultChunkSize)
+	b.SetBytes(int64(len(data)))
+	i := 0
+	for b.Loop() {
+		i++
+		copy(data, fmt.Sprint(i))
+		var id meta.ID
+		copy(id[:], fmt.Sprintf("%032d", i))
+		if err := c.Put(id, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
