@@ -87,7 +87,8 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 	}
 	// Small caches: a provider's index holds a few hundred bytes per
 	// replica, and devnets run several providers on one machine.
-	opts := badger.DefaultOptions(filepath.Join(dir, "index")). // indexDir
+	// The index lives in indexDir.
+	opts := badger.DefaultOptions(filepath.Join(dir, "index")).
 		WithLogger(badgerLogger{log}).
 		WithMetricsEnabled(false).
 		WithMemTableSize(16 << 20).
