@@ -14,6 +14,12 @@
 //
 //	{"type":"dir","files":[{"type":"fileptr"|"dirptr","name":..,"size":..,"id":..}]}
 //
+// pointfs adds three optional keys to an entry, after "id" and in this
+// order, each written only when it is not zero, so that entries without
+// them are exactly the original format: "mode" (the Unix permission,
+// set-user-id, set-group-id and sticky bits as a number), "mtime" (unix
+// nanoseconds) and "target" (the target of an entry of type "symlink").
+//
 // Decoding is strict: it accepts only the canonical bytes Encode* produces
 // (anything else is meta.ErrCorrupt), so that the id of decoded content is
 // always the hash of re-encoding it.
@@ -41,6 +47,7 @@ const (
 	TypeDir     = "dir"
 	TypeFilePtr = "fileptr" // a directory entry naming a file
 	TypeDirPtr  = "dirptr"  // a directory entry naming a directory
+	TypeSymlink = "symlink" // a directory entry that is a symbolic link
 	HashName    = merkle.HashKeccak256
 )
 
@@ -221,19 +228,35 @@ func (p *parser) int() (int64, error) {
 
 // DirEntry is one entry of a directory chunkinfo.
 type DirEntry struct {
-	Type string  `json:"type"` // TypeFilePtr or TypeDirPtr
+	Type string  `json:"type"` // TypeFilePtr, TypeDirPtr or TypeSymlink
 	Name string  `json:"name"` // one path element
 	Size int64   `json:"size"` // the file's size; for a directory, what its writer put there
-	ID   meta.ID `json:"id"`   // the file id or the directory's id
+	ID   meta.ID `json:"id"`   // the file id or the directory's id; zero for a symlink
+	// Mode is the Unix permission, set-user-id, set-group-id and sticky
+	// bits (at most 0o7777); zero when not recorded.
+	Mode uint32 `json:"mode,omitempty"`
+	// Mtime is the modification time in unix nanoseconds; zero when not
+	// recorded.
+	Mtime int64 `json:"mtime,omitempty"`
+	// Target is a symlink's target (TypeSymlink only).
+	Target string `json:"target,omitempty"`
 }
 
+// Limits of an entry's optional fields.
+const (
+	MaxMode   = 0o7777 // permission bits, set-user-id, set-group-id, sticky
+	MaxTarget = 4096   // bytes of a symlink target (PATH_MAX)
+)
+
 // EncodeDir returns the directory chunkinfo listing entries, in the order
-// given. Names are escaped as JSON.stringify escapes them: `"` and `\`
-// with a backslash, \b \f \n \r \t by name, other control characters as
-// \u00XX, everything else (U+2028, U+2029 and DEL included) as is. A name
-// that is not valid UTF-8 cannot be represented (JavaScript strings cannot
-// hold it): each invalid byte becomes U+FFFD, as with encoding/json. Use
-// CheckDir before encoding to refuse such entries instead.
+// given. Each entry's keys are type, name, size, id, then mode, mtime and
+// target, each of these three only when not zero. Strings are escaped as
+// JSON.stringify escapes them: `"` and `\` with a backslash, \b \f \n \r
+// \t by name, other control characters as \u00XX, everything else (U+2028,
+// U+2029 and DEL included) as is. A string that is not valid UTF-8 cannot
+// be represented (JavaScript strings cannot hold it): each invalid byte
+// becomes U+FFFD, as with encoding/json. Use CheckDir before encoding to
+// refuse such entries instead.
 func EncodeDir(entries []DirEntry) []byte {
 	b := make([]byte, 0, 32+len(entries)*(len(`{"type":"fileptr","name":"","size":,"id":""},`)+hexLen+30))
 	b = append(b, `{"type":"dir","files":[`...)
@@ -249,7 +272,20 @@ func EncodeDir(entries []DirEntry) []byte {
 		b = strconv.AppendInt(b, e.Size, 10)
 		b = append(b, `,"id":"`...)
 		b = hex.AppendEncode(b, e.ID[:])
-		b = append(b, `"}`...)
+		b = append(b, '"')
+		if e.Mode != 0 {
+			b = append(b, `,"mode":`...)
+			b = strconv.AppendUint(b, uint64(e.Mode), 10)
+		}
+		if e.Mtime != 0 {
+			b = append(b, `,"mtime":`...)
+			b = strconv.AppendInt(b, e.Mtime, 10)
+		}
+		if e.Target != "" {
+			b = append(b, `,"target":`...)
+			b = appendJSONString(b, e.Target)
+		}
+		b = append(b, '}')
 	}
 	return append(b, `]}`...)
 }
@@ -296,26 +332,57 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // CheckDir reports whether entries make a directory pointfs can serve:
-// every type is fileptr or dirptr, every name is valid UTF-8, not empty,
-// not "." or "..", and holds no '/' or NUL, no name repeats, and no size is
-// negative. The error wraps meta.ErrInvalid.
+// every type is fileptr, dirptr or symlink, every name is valid UTF-8, not
+// empty, not "." or "..", and holds no '/' or NUL, no name repeats, no size
+// is negative, and no mode has bits above MaxMode. A symlink has a target
+// (valid UTF-8, at most MaxTarget bytes, no NUL), a zero id and the
+// target's length as its size; other entries have no target. The error
+// wraps meta.ErrInvalid.
 func CheckDir(entries []DirEntry) error {
 	seen := make(map[string]struct{}, len(entries))
 	for i, e := range entries {
-		if e.Type != TypeFilePtr && e.Type != TypeDirPtr {
-			return fmt.Errorf("%w: dir entry %d: type %q", meta.ErrInvalid, i, e.Type)
-		}
-		if e.Name == "" || e.Name == "." || e.Name == ".." ||
-			strings.ContainsAny(e.Name, "/\x00") || !utf8.ValidString(e.Name) {
-			return fmt.Errorf("%w: dir entry %d: name %q", meta.ErrInvalid, i, e.Name)
+		if err := CheckEntry(e); err != nil {
+			return fmt.Errorf("dir entry %d: %w", i, err)
 		}
 		if _, ok := seen[e.Name]; ok {
 			return fmt.Errorf("%w: dir entry %d: name %q repeats", meta.ErrInvalid, i, e.Name)
 		}
 		seen[e.Name] = struct{}{}
-		if e.Size < 0 {
-			return fmt.Errorf("%w: dir entry %d: size %d", meta.ErrInvalid, i, e.Size)
+	}
+	return nil
+}
+
+// CheckEntry is CheckDir's test of one entry (all but the uniqueness of
+// its name).
+func CheckEntry(e DirEntry) error {
+	switch e.Type {
+	case TypeFilePtr, TypeDirPtr, TypeSymlink:
+	default:
+		return fmt.Errorf("%w: type %q", meta.ErrInvalid, e.Type)
+	}
+	if e.Name == "" || e.Name == "." || e.Name == ".." ||
+		strings.ContainsAny(e.Name, "/\x00") || !utf8.ValidString(e.Name) {
+		return fmt.Errorf("%w: name %q", meta.ErrInvalid, e.Name)
+	}
+	if e.Size < 0 {
+		return fmt.Errorf("%w: %q: size %d", meta.ErrInvalid, e.Name, e.Size)
+	}
+	if e.Mode > MaxMode {
+		return fmt.Errorf("%w: %q: mode %#o", meta.ErrInvalid, e.Name, e.Mode)
+	}
+	if e.Type != TypeSymlink {
+		if e.Target != "" {
+			return fmt.Errorf("%w: %q: a %s has no target", meta.ErrInvalid, e.Name, e.Type)
 		}
+		return nil
+	}
+	switch {
+	case e.Target == "", len(e.Target) > MaxTarget, strings.IndexByte(e.Target, 0) >= 0, !utf8.ValidString(e.Target):
+		return fmt.Errorf("%w: %q: symlink target %q", meta.ErrInvalid, e.Name, e.Target)
+	case !e.ID.IsZero():
+		return fmt.Errorf("%w: %q: a symlink has no id", meta.ErrInvalid, e.Name)
+	case e.Size != int64(len(e.Target)):
+		return fmt.Errorf("%w: %q: symlink size %d, its target has %d bytes", meta.ErrInvalid, e.Name, e.Size, len(e.Target))
 	}
 	return nil
 }

@@ -278,6 +278,157 @@ func TestCheckDir(t *testing.T) {
 	}
 }
 
+// optionalDir has entries with each optional key alone, all of them, and
+// none.
+func optionalDir() []DirEntry {
+	ids := letters(3)
+	return []DirEntry{
+		{Type: TypeFilePtr, Name: "a", Size: 1, ID: ids[0], Mode: 0o644},
+		{Type: TypeFilePtr, Name: "b", Size: 2, ID: ids[1], Mtime: 1700000000123456789},
+		{Type: TypeDirPtr, Name: "c", ID: ids[2], Mode: 0o7755, Mtime: -1},
+		{Type: TypeSymlink, Name: "d ↗", Size: 12, Mode: 0o777, Mtime: 5, Target: "../x \"y\"\n/é"},
+		{Type: TypeFilePtr, Name: "e", Size: 3, ID: ids[0]},
+	}
+}
+
+func TestDirOptionalFields(t *testing.T) {
+	ids := letters(3)
+	want := `{"type":"dir","files":[` +
+		`{"type":"fileptr","name":"a","size":1,"id":"` + ids[0].String() + `","mode":420},` +
+		`{"type":"fileptr","name":"b","size":2,"id":"` + ids[1].String() + `","mtime":1700000000123456789},` +
+		`{"type":"dirptr","name":"c","size":0,"id":"` + ids[2].String() + `","mode":4077,"mtime":-1},` +
+		`{"type":"symlink","name":"d ↗","size":12,"id":"` + meta.ID{}.String() + `","mode":511,"mtime":5,"target":"../x \"y\"\n/é"},` +
+		`{"type":"fileptr","name":"e","size":3,"id":"` + ids[0].String() + `"}]}`
+	if got := string(EncodeDir(optionalDir())); got != want {
+		t.Fatalf("EncodeDir:\n got %s\nwant %s", got, want)
+	}
+	got, err := DecodeDir([]byte(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(optionalDir()) {
+		t.Fatalf("DecodeDir = %+v", got)
+	}
+	// Without the optional fields an entry is the original format: the
+	// vector of TestDirVector does not move.
+	if id := merkle.Keccak256(EncodeDir(vectorDir())).String(); id != dirVectorID {
+		t.Fatalf("dir vector id moved: %s", id)
+	}
+}
+
+func TestDirOptionalRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	ids := randomIDs(r, 200)
+	var in []DirEntry
+	for i, id := range ids {
+		e := DirEntry{Type: TypeFilePtr, Name: fmt.Sprintf("f%d\x01é", i), Size: r.Int64N(1 << 40), ID: id}
+		if r.IntN(2) == 0 {
+			e.Mode = uint32(r.IntN(MaxMode + 1))
+		}
+		if r.IntN(2) == 0 {
+			e.Mtime = r.Int64() - r.Int64()
+		}
+		switch i % 4 {
+		case 1:
+			e.Type = TypeDirPtr
+		case 2:
+			e.Type, e.ID = TypeSymlink, meta.ID{}
+			e.Target = strings.Repeat("t\u2028\"", 1+r.IntN(20))
+			e.Size = int64(len(e.Target))
+		}
+		in = append(in, e)
+	}
+	if err := CheckDir(in); err != nil {
+		t.Fatal(err)
+	}
+	b := EncodeDir(in)
+	out, err := DecodeDir(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(out) != fmt.Sprint(in) {
+		t.Fatal("round trip differs")
+	}
+	// A symlink target of exactly MaxTarget bytes is fine.
+	long := strings.Repeat("x", MaxTarget)
+	if _, err := DecodeDir(EncodeDir([]DirEntry{{Type: TypeSymlink, Name: "l", Size: MaxTarget, Target: long}})); err != nil {
+		t.Fatalf("target of %d bytes: %v", MaxTarget, err)
+	}
+}
+
+func TestDecodeDirOptionalCorrupt(t *testing.T) {
+	id := letters(1)[0].String()
+	zero := meta.ID{}.String()
+	dir := func(entry string) string { return `{"type":"dir","files":[` + entry + `]}` }
+	file := func(extra string) string {
+		return dir(`{"type":"fileptr","name":"x","size":1,"id":"` + id + `"` + extra + `}`)
+	}
+	link := func(size, lid, extra string) string {
+		return dir(`{"type":"symlink","name":"l","size":` + size + `,"id":"` + lid + `"` + extra + `}`)
+	}
+	for what, ok := range map[string]string{
+		"file with mode and mtime": file(`,"mode":420,"mtime":7`),
+		"symlink":                  link("3", zero, `,"target":"a/b"`),
+	} {
+		if _, err := DecodeDir([]byte(ok)); err != nil {
+			t.Fatalf("%s: the base case fails: %v", what, err)
+		}
+	}
+	cases := map[string]string{
+		"mode zero":              file(`,"mode":0`),
+		"mtime zero":             file(`,"mtime":0`),
+		"target empty":           link("0", zero, `,"target":""`),
+		"mtime before mode":      file(`,"mtime":7,"mode":420`),
+		"mode before id":         dir(`{"type":"fileptr","name":"x","size":1,"mode":420,"id":"` + id + `"}`),
+		"target before mtime":    link("3", zero, `,"target":"a/b","mtime":7`),
+		"mode too big":           file(`,"mode":4096`),
+		"mode negative":          file(`,"mode":-1`),
+		"mode leading zero":      file(`,"mode":0644`),
+		"mode as string":         file(`,"mode":"420"`),
+		"mode float":             file(`,"mode":420.0`),
+		"mtime float":            file(`,"mtime":1.5`),
+		"mtime exponent":         file(`,"mtime":1e9`),
+		"mtime too big":          file(`,"mtime":99999999999999999999`),
+		"target on a file":       file(`,"target":"a"`),
+		"target on a dir":        dir(`{"type":"dirptr","name":"x","size":0,"id":"` + id + `","target":"a"}`),
+		"symlink without target": link("0", zero, ``),
+		"symlink with an id":     link("3", id, `,"target":"a/b"`),
+		"symlink size":           link("4", zero, `,"target":"a/b"`),
+		"target NUL":             link("3", zero, `,"target":"a\u0000b"`),
+		"target invalid UTF-8":   link("3", zero, ",\"target\":\"a\xffb\""),
+		"target needless escape": link("3", zero, `,"target":"\u0061/b"`),
+		"target too long":        link("4097", zero, `,"target":"`+strings.Repeat("x", MaxTarget+1)+`"`),
+		"unknown optional key":   file(`,"uid":1000`),
+		"duplicate mode":         file(`,"mode":420,"mode":420`),
+	}
+	for what, c := range cases {
+		_, err := DecodeDir([]byte(c))
+		wantCorrupt(t, what, err)
+	}
+}
+
+func TestCheckDirOptional(t *testing.T) {
+	if err := CheckDir(optionalDir()); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []DirEntry{
+		{Type: TypeFilePtr, Name: "x", Mode: MaxMode + 1},
+		{Type: TypeFilePtr, Name: "x", Target: "t"},
+		{Type: TypeDirPtr, Name: "x", Target: "t"},
+		{Type: TypeSymlink, Name: "x"},
+		{Type: TypeSymlink, Name: "x", Size: 3, Target: "a\x00b"},
+		{Type: TypeSymlink, Name: "x", Size: 3, Target: "a\xffb"},
+		{Type: TypeSymlink, Name: "x", Size: MaxTarget + 1, Target: strings.Repeat("y", MaxTarget+1)},
+		{Type: TypeSymlink, Name: "x", Size: 1, Target: "t", ID: letters(1)[0]},
+		{Type: TypeSymlink, Name: "x", Size: 2, Target: "t"},
+		{Type: TypeSymlink, Name: "a", Size: 1, Target: "t"}, // repeats the first entry's name
+	} {
+		if err := CheckDir(append(optionalDir(), bad)); !errors.Is(err, meta.ErrInvalid) {
+			t.Errorf("CheckDir accepted %+v: %v", bad, err)
+		}
+	}
+}
+
 func FuzzDecodeFile(f *testing.F) {
 	f.Add([]byte(fileVector))
 	f.Add(EncodeFile(nil, 0))
@@ -299,6 +450,7 @@ func FuzzDecodeDir(f *testing.F) {
 	want, _ := hex.DecodeString(dirVectorHex)
 	f.Add(want)
 	f.Add([]byte(`{"type":"dir","files":[]}`))
+	f.Add(EncodeDir(optionalDir()))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		entries, err := DecodeDir(b)
 		if err != nil {
