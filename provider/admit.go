@@ -85,7 +85,8 @@ func (s *Server) storeRequest(client common.Address, req *wire.StoreRequest) wir
 // ECHUNKALREADYSTORED (the client goes on to ask for the signature); a root
 // partly received for the same client resumes; otherwise the link's
 // reservation becomes the replica's record once the hashes are shown to
-// rebuild the root.
+// rebuild the root. The map's locator and tag, if any, file the replica
+// for LIST (also when the same client's root is already held).
 func (s *Server) segmentMap(client common.Address, m *wire.SegmentMap) (wire.Msg, error) {
 	s.admitMu.Lock()
 	defer s.admitMu.Unlock()
@@ -110,6 +111,16 @@ func (s *Server) segmentMap(client common.Address, m *wire.SegmentMap) (wire.Msg
 				if err != nil {
 					return s.internal("extend record", err), nil
 				}
+			}
+		}
+		if !m.Locator.IsZero() {
+			// The map's locator and tag, as TAG would add them.
+			err := s.store.setTag(m.Root, client, m.Locator, m.Tag, false)
+			if r := tagRefusal(m.Root, err); r != nil {
+				return r, nil
+			}
+			if err != nil {
+				return s.internal("tag replica", err), nil
 			}
 		}
 		if rec.Complete {
@@ -150,6 +161,9 @@ func (s *Server) segmentMap(client common.Address, m *wire.SegmentMap) (wire.Msg
 		Expires:   res.Expires,
 		Updated:   time.Now().Unix(),
 		Rate:      res.Price,
+	}
+	if !m.Locator.IsZero() {
+		rec.Tags = []tagEntry{{Locator: m.Locator, Tag: m.Tag}}
 	}
 	if err := s.store.adopt(client, m.LinkID, m.Root, rec); err != nil {
 		return s.internal("write record", err), nil

@@ -90,7 +90,9 @@ func (c *Client) Store(ctx context.Context, p peer.ID, req StoreRequest) error {
 	return nil
 }
 
-// SegmentMap is the segment tree of one link's sealed replica.
+// SegmentMap is the segment tree of one link's sealed replica. A non-zero
+// Locator files the replica under it with Tag (at most wire.MaxTag bytes,
+// opaque to the provider: encrypt it), so that List finds it again.
 type SegmentMap struct {
 	Link        meta.LinkID
 	Root        meta.ID
@@ -98,6 +100,8 @@ type SegmentMap struct {
 	SegmentSize int
 	SealedLen   int64
 	Hashes      []meta.ID
+	Locator     meta.ID // zero: none
+	Tag         []byte
 }
 
 // SendSegmentMap sends STORE_CHUNK_SEGMENTS. It returns an error wrapping
@@ -107,7 +111,7 @@ type SegmentMap struct {
 func (c *Client) SendSegmentMap(ctx context.Context, p peer.ID, m SegmentMap) error {
 	err := c.simple(ctx, p, &wire.SegmentMap{
 		Root: m.Root, Hash: m.Hash, SegmentSize: m.SegmentSize, SealedLen: m.SealedLen,
-		LinkID: m.Link, Hashes: m.Hashes,
+		LinkID: m.Link, Hashes: m.Hashes, Locator: m.Locator, Tag: m.Tag,
 	})
 	if err != nil {
 		return fmt.Errorf("segment map to %s: %w", p, err)

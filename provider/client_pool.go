@@ -144,7 +144,7 @@ func reusable(err error) bool {
 		return false
 	}
 	switch e.Code {
-	case wire.CodeDeclined, wire.CodeAlreadyStored, wire.CodeNoSpace, wire.CodeIncomplete:
+	case wire.CodeDeclined, wire.CodeAlreadyStored, wire.CodeNoSpace, wire.CodeIncomplete, wire.CodeStale:
 		return true // refusals within the protocol; the provider keeps the stream
 	}
 	return false

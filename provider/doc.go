@@ -69,4 +69,30 @@
 // and of the bootstrap peers, and keeps their addresses for later. On
 // loopback and private networks dials prefer TCP, which moves segments
 // more than twice as fast as QUIC there.
+//
+// # Recovery and sharing
+//
+// A client that knows only its key must be able to find its data again
+// (issue #7). Two things make that possible:
+//
+//   - Locators. A SegmentMap may file its replica under a locator (a
+//     secret 32-byte value) with an opaque tag (at most 256 bytes, which the
+//     client encrypts); AddTag files a complete replica under more
+//     locators (at most 16, only by the client that stored it), e.g. one
+//     per share. List and ListAll return, to anyone who knows the locator,
+//     the complete replicas filed under it in root order, each with its
+//     segment map, expiry, tag and the pledge signed for the client that
+//     stored it. The provider indexes locator ‖ root, so a listing costs the
+//     entries listed. Releasing or dropping a replica drops its tags. The
+//     client trusts none of an entry: the caller checks that the segments
+//     rebuild the root, the pledge, and the tag's authentication.
+//   - Root records. SignRoot signs (owner, root, seq, time) with the
+//     owner's key; Newer orders records (seq, then time, then root).
+//     PublishRoot puts a record into the DHT under RootKey(owner) and offers
+//     it to every provider; each keeps the newest valid record per owner in
+//     its index (an older one is answered ErrStaleRootRecord, a forged one
+//     declined). FindRoot asks the DHT and every provider, verifies each
+//     answer and returns the newest. Every DHT this package makes validates
+//     the "pfsroot" namespace (rootValidator), so forged records are refused
+//     by the nodes that would store them too.
 package provider

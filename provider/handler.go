@@ -155,6 +155,17 @@ func (c *conn) dispatch(m wire.Msg) (wire.Msg, error) {
 			return wire.Errorf(wire.CodeDeclined, "%v", c.clientErr), nil
 		}
 		return c.s.release(c.client, m.Root), nil
+	case *wire.Tag:
+		if c.clientErr != nil {
+			return wire.Errorf(wire.CodeDeclined, "%v", c.clientErr), nil
+		}
+		return c.s.tag(c.client, m), nil
+	case *wire.List:
+		return c.s.list(m), nil
+	case *wire.PutRoot:
+		return c.s.putRoot(m), nil
+	case *wire.GetRoot:
+		return c.s.getRoot(m), nil
 	}
 	return nil, fmt.Errorf("%w: %v is not a request", wire.ErrMalformed, m.Type())
 }

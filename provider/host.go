@@ -100,7 +100,9 @@ func preferTCPLocally(addrs []ma.Multiaddr) []network.AddrDelay {
 }
 
 // newDHT starts a Kademlia DHT on h under pointfs's prefix and connects to
-// the bootstrap peers (best effort: an unreachable one is logged).
+// the bootstrap peers (best effort: an unreachable one is logged). Its
+// values are root records only (RootNamespace, checked by rootValidator),
+// next to the default namespaces that pointfs does not use.
 func newDHT(ctx context.Context, h host.Host, mode dht.ModeOpt, bootstrap []peer.AddrInfo, log *slog.Logger) (*dht.IpfsDHT, error) {
 	var boot []peer.AddrInfo
 	for _, b := range bootstrap {
@@ -108,7 +110,8 @@ func newDHT(ctx context.Context, h host.Host, mode dht.ModeOpt, bootstrap []peer
 			boot = append(boot, b)
 		}
 	}
-	opts := []dht.Option{dht.Mode(mode), dht.ProtocolPrefix(DHTPrefix)}
+	opts := []dht.Option{dht.Mode(mode), dht.ProtocolPrefix(DHTPrefix),
+		dht.NamespacedValidator(RootNamespace, rootValidator{})}
 	if len(boot) > 0 {
 		opts = append(opts, dht.BootstrapPeers(boot...))
 	}

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pointfs/pointfs/meta"
 	"github.com/pointfs/pointfs/provider/wire"
@@ -35,6 +37,14 @@ func TestServerAnswersBadInputWithError(t *testing.T) {
 	frame := func(payload []byte) []byte {
 		return append(binary.AppendUvarint(nil, uint64(len(payload))), payload...)
 	}
+	bytesField := func(num protowire.Number, v []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), v)
+	}
+	varintField := func(num protowire.Number, v uint64) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
+	}
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	root, lk := meta.ID{1, 2, 3}, meta.NewLinkID()
 	okFrame := func(m wire.Msg) []byte {
 		var b bytes.Buffer
 		if err := wire.WriteMsg(&b, m); err != nil {
@@ -55,6 +65,22 @@ func TestServerAnswersBadInputWithError(t *testing.T) {
 		{"unknown type", frame([]byte{wire.Version, 99}), wire.CodeMalformed},
 		{"reply sent as request", okFrame(&wire.Ok{}), wire.CodeMalformed},
 		{"data for unknown root", okFrame(&wire.Data{Root: meta.ID{1}, Bytes: []byte("x")}), wire.CodeUnknownLink},
+		{"list limit too big", frame(cat([]byte{wire.Version, byte(wire.TypeList)}, bytesField(1, root[:]),
+			varintField(3, wire.MaxList+1))), wire.CodeTooLarge},
+		{"list without locator", frame(cat([]byte{wire.Version, byte(wire.TypeList)}, varintField(3, 1))), wire.CodeMalformed},
+		{"truncated list", frame(cat([]byte{wire.Version, byte(wire.TypeList)}, bytesField(1, root[:])))[:20], wire.CodeMalformed},
+		{"tag too big", frame(cat([]byte{wire.Version, byte(wire.TypeTag)}, bytesField(1, root[:]), bytesField(2, root[:]),
+			bytesField(3, make([]byte, wire.MaxTag+1)))), wire.CodeTooLarge},
+		{"segment map tag too big", frame(cat([]byte{wire.Version, byte(wire.TypeSegmentMap)}, bytesField(1, root[:]), varintField(3, 1),
+			bytesField(5, lk[:]), bytesField(7, root[:]), bytesField(8, make([]byte, wire.MaxTag+1)))), wire.CodeTooLarge},
+		{"put root short signature", frame(cat([]byte{wire.Version, byte(wire.TypePutRoot)}, bytesField(1, bytes.Repeat([]byte{1}, 20)),
+			bytesField(2, root[:]), bytesField(5, make([]byte, 64)))), wire.CodeMalformed},
+		{"truncated put root", frame(cat([]byte{wire.Version, byte(wire.TypePutRoot)}, bytesField(1, bytes.Repeat([]byte{1}, 20))))[:15],
+			wire.CodeMalformed},
+		{"get root short owner", frame(cat([]byte{wire.Version, byte(wire.TypeGetRoot)}, bytesField(1, make([]byte, 19)))), wire.CodeMalformed},
+		{"list reply sent as request", okFrame(&wire.ListReply{}), wire.CodeMalformed},
+		{"root sent as request", okFrame(&wire.RootMsg{Record: wire.RootRecord{Owner: common.Address{1}, Root: root,
+			Signature: make([]byte, wire.SignatureLen)}}), wire.CodeMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +147,27 @@ func TestStreamCarriesManyExchanges(t *testing.T) {
 	}
 	if _, ok := send(&wire.OfferRequest{}).(*wire.Offer); !ok {
 		t.Fatal("no offer after a refusal")
+	}
+	// Refusals of the recovery messages leave the stream usable too.
+	forged, err := SignRoot(newKey(t), meta.ID{1}, 1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.Owner = common.Address{1}
+	for _, req := range []wire.Msg{
+		&wire.PutRoot{Record: *forged.wire()},
+		&wire.GetRoot{Owner: common.Address{1}},
+		&wire.Tag{Root: meta.ID{1}, Locator: meta.ID{2}},
+	} {
+		if e, ok := send(req).(*wire.Error); !ok || e.Code == wire.CodeMalformed {
+			t.Fatalf("%v: %+v, want a refusal", req.Type(), e)
+		}
+	}
+	if l, ok := send(&wire.List{Locator: meta.ID{3}, Limit: 5}).(*wire.ListReply); !ok || len(l.Entries) != 0 || l.More {
+		t.Fatalf("list of an unknown locator: %+v", l)
+	}
+	if _, ok := send(&wire.OfferRequest{}).(*wire.Offer); !ok {
+		t.Fatal("no offer after refusals")
 	}
 	st.CloseWrite()
 	if _, err := wire.ReadMsg(r, 0); err != io.EOF {

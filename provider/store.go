@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
@@ -19,14 +20,24 @@ import (
 // segments are still arriving), and everything about them is in a badger
 // index under DataDir/index. The index keys are
 //
-//	r ‖ root              → record (one replica: map, owner, expiry, pledge)
+//	r ‖ root              → record (one replica: map, owner, expiry, pledge, tags)
 //	v ‖ client ‖ link id  → reservation (an accepted STORE_CHUNK_REQUEST)
 //	k ‖ client ‖ link id  → root (the link's reservation became a record)
+//	t ‖ locator ‖ root    → tag (the record's tag under locator, for LIST)
+//	o ‖ owner             → root record (the newest valid one, encoded)
+//
+// (p ‖ … belongs to the payments, payments.go.) A record's tags and their
+// t entries change together, in one transaction.
 const (
 	prefixRecord      = 'r'
 	prefixReservation = 'v'
 	prefixLinkRoot    = 'k'
+	prefixTag         = 't'
+	prefixRootRecord  = 'o'
 )
+
+// maxTags bounds the locators one replica is filed under.
+const maxTags = 16
 
 // record is the index entry of one replica.
 type record struct {
@@ -45,6 +56,14 @@ type record struct {
 	// account was billed for so far (payments.go).
 	Rate        string `json:"rate,omitempty"`
 	BilledUntil int64  `json:"billed_until,omitempty"`
+	// Tags file the replica under locators for LIST (at most maxTags).
+	Tags []tagEntry `json:"tags,omitempty"`
+}
+
+// tagEntry is one (locator, tag) of a record.
+type tagEntry struct {
+	Locator meta.ID `json:"locator"`
+	Tag     []byte  `json:"tag,omitempty"`
 }
 
 // reservation is room promised to a link that has not sent its map yet.
@@ -56,6 +75,17 @@ type reservation struct {
 }
 
 func recordKey(root meta.ID) []byte { return append([]byte{prefixRecord}, root[:]...) }
+
+func tagKey(locator, root meta.ID) []byte {
+	k := make([]byte, 0, 1+len(locator)+len(root))
+	k = append(k, prefixTag)
+	k = append(k, locator[:]...)
+	return append(k, root[:]...)
+}
+
+func rootRecordKey(owner common.Address) []byte {
+	return append([]byte{prefixRootRecord}, owner[:]...)
+}
 
 func linkKey(prefix byte, client common.Address, l meta.LinkID) []byte {
 	k := make([]byte, 0, 1+len(client)+len(l))
@@ -73,6 +103,7 @@ func (r *record) segment(i int) (off int64, n int) {
 type store struct {
 	dir string
 	db  *badger.DB
+	log *slog.Logger
 }
 
 func openStore(dir string, log *slog.Logger) (*store, error) {
@@ -101,7 +132,7 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider: open index: %w", err)
 	}
-	return &store{dir: dir, db: db}, nil
+	return &store{dir: dir, db: db, log: log}, nil
 }
 
 func (s *store) Close() error { return s.db.Close() }
@@ -190,8 +221,162 @@ func (s *store) adopt(client common.Address, l meta.LinkID, root meta.ID, r *rec
 		if err := txn.Set(linkKey(prefixLinkRoot, client, l), root[:]); err != nil {
 			return err
 		}
+		for _, t := range r.Tags {
+			if err := txn.Set(tagKey(t.Locator, root), t.Tag); err != nil {
+				return err
+			}
+		}
 		return setJSON(txn, recordKey(root), r)
 	})
+}
+
+// Refusals of setTag.
+var (
+	errNotClient   = errors.New("replica stored by another client")
+	errIncomplete  = errors.New("replica still being received")
+	errTooManyTags = fmt.Errorf("replica already filed under %d locators", maxTags)
+)
+
+// setTag files root's record under locator with tag, replacing the tag of
+// a locator it already carries. It fails with meta.ErrNotFound for no such
+// record, errNotClient when client did not store it, errIncomplete when
+// complete is asked for and the record is not, and errTooManyTags.
+func (s *store) setTag(root meta.ID, client common.Address, locator meta.ID, tag []byte, complete bool) error {
+	return retryConflict(func() error {
+		return s.db.Update(func(txn *badger.Txn) error {
+			var r record
+			if err := getJSON(txn, recordKey(root), &r); err != nil {
+				return err
+			}
+			switch {
+			case r.Client != client:
+				return errNotClient
+			case complete && !r.Complete:
+				return errIncomplete
+			}
+			i := slices.IndexFunc(r.Tags, func(t tagEntry) bool { return t.Locator == locator })
+			switch {
+			case i >= 0:
+				r.Tags[i].Tag = tag
+			case len(r.Tags) >= maxTags:
+				return errTooManyTags
+			default:
+				r.Tags = append(r.Tags, tagEntry{Locator: locator, Tag: tag})
+			}
+			if err := txn.Set(tagKey(locator, root), tag); err != nil {
+				return err
+			}
+			return setJSON(txn, recordKey(root), &r)
+		})
+	})
+}
+
+// tagged calls fn for each replica filed under locator whose root comes
+// after after, in root order, with its tag and record, until fn returns
+// false. more says whether another entry follows the last one fn saw. Its
+// cost is that of the entries visited, not of everything stored. A tag
+// entry whose record is gone is skipped.
+func (s *store) tagged(locator, after meta.ID, fn func(root meta.ID, tag []byte, r *record) bool) (more bool, err error) {
+	prefix := append([]byte{prefixTag}, locator[:]...)
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		it.Seek(tagKey(locator, after))
+		for ; it.Valid(); it.Next() {
+			item := it.Item()
+			var root meta.ID
+			copy(root[:], item.Key()[len(prefix):])
+			if root == after {
+				continue // after itself was listed before
+			}
+			tag, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			var r record
+			err = getJSON(txn, recordKey(root), &r)
+			if errors.Is(err, meta.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !fn(root, tag, &r) {
+				it.Next()
+				more = it.Valid()
+				return nil
+			}
+		}
+		return nil
+	})
+	return more, err
+}
+
+// rootRecord returns the root record kept for owner, or meta.ErrNotFound.
+func (s *store) rootRecord(owner common.Address) (*RootRecord, error) {
+	var r RootRecord
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(rootRecordKey(owner))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return meta.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(r.Unmarshal)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// putRootRecord keeps r as its owner's root record unless the one kept is
+// as new or newer; it returns the one kept before (nil if none, or if it
+// did not verify) and whether r replaced it. r must be verified.
+func (s *store) putRootRecord(r *RootRecord) (old *RootRecord, replaced bool, err error) {
+	b, err := r.Marshal()
+	if err != nil {
+		return nil, false, err
+	}
+	err = retryConflict(func() error {
+		return s.db.Update(func(txn *badger.Txn) error {
+			old, replaced = nil, false
+			item, err := txn.Get(rootRecordKey(r.Owner))
+			switch {
+			case err == nil:
+				old = new(RootRecord)
+				err := item.Value(old.Unmarshal)
+				if err == nil {
+					err = old.Verify()
+				}
+				if err != nil {
+					// Unreadable or corrupt: the verified record replaces it.
+					s.log.Warn("bad root record replaced", "owner", r.Owner, "err", err)
+					old = nil
+				}
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+			if old != nil && !Newer(r, old) {
+				return nil
+			}
+			replaced = true
+			return txn.Set(rootRecordKey(r.Owner), b)
+		})
+	})
+	return old, replaced, err
+}
+
+// retryConflict runs a read-modify-write transaction again while it
+// conflicts with a concurrent one.
+func retryConflict(update func() error) error {
+	for {
+		err := update()
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
 }
 
 func (s *store) deleteReservation(client common.Address, l meta.LinkID) error {
@@ -200,13 +385,28 @@ func (s *store) deleteReservation(client common.Address, l meta.LinkID) error {
 	})
 }
 
-// deleteRecord drops root's index entries and files.
+// deleteRecord drops root's index entries (its link, its tags, read again
+// in the transaction so that a tag added meanwhile goes too) and files.
 func (s *store) deleteRecord(root meta.ID, r *record) error {
-	err := s.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Delete(linkKey(prefixLinkRoot, r.Client, r.Link)); err != nil {
-			return err
-		}
-		return txn.Delete(recordKey(root))
+	err := retryConflict(func() error {
+		return s.db.Update(func(txn *badger.Txn) error {
+			var cur record
+			err := getJSON(txn, recordKey(root), &cur)
+			if errors.Is(err, meta.ErrNotFound) {
+				cur = *r
+			} else if err != nil {
+				return err
+			}
+			for _, t := range cur.Tags {
+				if err := txn.Delete(tagKey(t.Locator, root)); err != nil {
+					return err
+				}
+			}
+			if err := txn.Delete(linkKey(prefixLinkRoot, cur.Client, cur.Link)); err != nil {
+				return err
+			}
+			return txn.Delete(recordKey(root))
+		})
 	})
 	if err != nil {
 		return err
@@ -244,10 +444,11 @@ func (l badgerLogger) Infof(string, ...any)        {}
 func (l badgerLogger) Debugf(string, ...any)       {}
 
 // updateRecord changes root's record in a read-modify-write transaction,
-// retried on a conflict with a concurrent update.
+// retried on a conflict with a concurrent update. fn must leave Tags alone
+// (setTag keeps them in step with their index entries).
 func (s *store) updateRecord(root meta.ID, fn func(*record) error) error {
-	for {
-		err := s.db.Update(func(txn *badger.Txn) error {
+	return retryConflict(func() error {
+		return s.db.Update(func(txn *badger.Txn) error {
 			var r record
 			if err := getJSON(txn, recordKey(root), &r); err != nil {
 				return err
@@ -257,8 +458,5 @@ func (s *store) updateRecord(root meta.ID, fn func(*record) error) error {
 			}
 			return setJSON(txn, recordKey(root), &r)
 		})
-		if !errors.Is(err, badger.ErrConflict) {
-			return err
-		}
-	}
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/pointfs/pointfs/meta"
 )
 
 // field is one decoded field of a body. Bytes alias the body.
@@ -73,6 +75,41 @@ func (f field) int64Val(name string) (int64, error) {
 		return 0, fmt.Errorf("%w: %s = %d overflows int64", ErrMalformed, name, f.u)
 	}
 	return int64(f.u), nil
+}
+
+// uint64Val decodes any unsigned 64-bit integer.
+func (f field) uint64Val(name string) (uint64, error) {
+	if err := f.wantVarint(name); err != nil {
+		return 0, err
+	}
+	return f.u, nil
+}
+
+// boolVal decodes a bool (0 or 1).
+func (f field) boolVal(name string) (bool, error) {
+	if err := f.wantVarint(name); err != nil {
+		return false, err
+	}
+	if f.u > 1 {
+		return false, fmt.Errorf("%w: %s = %d is not a bool", ErrMalformed, name, f.u)
+	}
+	return f.u == 1, nil
+}
+
+// hashes decodes concatenated 32-byte hashes, at most max of them.
+func (f field) hashes(name string, max int) ([]meta.ID, error) {
+	raw, err := f.bytesMax(name, max*len(meta.ID{}))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw)%len(meta.ID{}) != 0 {
+		return nil, fmt.Errorf("%w: %s is %d bytes, not a multiple of 32", ErrMalformed, name, len(raw))
+	}
+	out := make([]meta.ID, len(raw)/len(meta.ID{}))
+	for i := range out {
+		copy(out[i][:], raw[i*len(meta.ID{}):])
+	}
+	return out, nil
 }
 
 // intVal decodes a small non-negative integer at most max.
@@ -147,6 +184,42 @@ func putBytes(b []byte, num protowire.Number, v []byte) []byte {
 	return protowire.AppendBytes(b, v)
 }
 
+func putBool(b []byte, num protowire.Number, v bool) []byte {
+	if !v {
+		return b
+	}
+	return putUint(b, num, 1)
+}
+
+// putHashes appends hashes as one bytes field of concatenated hashes.
+func putHashes(b []byte, num protowire.Number, hashes []meta.ID) []byte {
+	if len(hashes) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(len(hashes)*len(meta.ID{})))
+	for i := range hashes {
+		b = append(b, hashes[i][:]...)
+	}
+	return b
+}
+
+// Sizes of fields as the put helpers encode them (0 for an omitted one).
+
+func sizeUint(num protowire.Number, v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeVarint(v)
+}
+
+func sizeBytes(num protowire.Number, n int) int {
+	if n == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+}
+
 func putString(b []byte, num protowire.Number, v string) []byte {
 	if v == "" {
 		return b
@@ -190,6 +263,32 @@ func checkString(name, v string) error {
 	}
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("%w: %s is not UTF-8", ErrMalformed, name)
+	}
+	return nil
+}
+
+func checkTag(tag []byte) error {
+	if len(tag) > MaxTag {
+		return fmt.Errorf("%w: tag is %d bytes, max %d", ErrTooLarge, len(tag), MaxTag)
+	}
+	return nil
+}
+
+// checkLayout checks that hashes is the segment count of sealedLen bytes in
+// segSize-byte segments.
+func checkLayout(segSize int, sealedLen int64, hashes int) error {
+	if segSize < 1 || segSize > MaxSegment {
+		return fmt.Errorf("%w: segment size %d out of [1, %d]", ErrMalformed, segSize, MaxSegment)
+	}
+	if err := checkNonNeg("sealed length", sealedLen); err != nil {
+		return err
+	}
+	if hashes > MaxHashes {
+		return fmt.Errorf("%w: %d segment hashes, max %d", ErrTooLarge, hashes, MaxHashes)
+	}
+	if n := SegmentCount(sealedLen, segSize); n != int64(hashes) {
+		return fmt.Errorf("%w: %d hashes for %d bytes in %d-byte segments (want %d)",
+			ErrMalformed, hashes, sealedLen, segSize, n)
 	}
 	return nil
 }

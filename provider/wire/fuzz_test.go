@@ -27,6 +27,10 @@ func FuzzReadMsg(f *testing.F) {
 	f.Add(frame([]byte{Version, byte(TypeMicropayment), 0x0a, 0x14}))
 	f.Add(frame([]byte{Version, byte(TypeMicropaymentAck), 0x08, 0x01, 0x12, 0x01, 0x05}))
 	f.Add(frame([]byte{Version, byte(TypeData), 0x0a, 0x20}))
+	f.Add(frame([]byte{Version, byte(TypeListReply), 0x0a, 0x02, 0x0a, 0x20}))
+	f.Add(frame([]byte{Version, byte(TypeList), 0x18, 0x01}))
+	f.Add(frame([]byte{Version, byte(TypePutRoot), 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}))
+	f.Add(frame([]byte{Version, byte(TypeTag), 0x1a, 0x01, 0x00}))
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := bufio.NewReader(bytes.NewReader(in))

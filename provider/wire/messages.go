@@ -58,6 +58,18 @@ func New(t Type) (Msg, error) {
 		return new(Renew), nil
 	case TypeRelease:
 		return new(Release), nil
+	case TypeTag:
+		return new(Tag), nil
+	case TypeList:
+		return new(List), nil
+	case TypeListReply:
+		return new(ListReply), nil
+	case TypePutRoot:
+		return new(PutRoot), nil
+	case TypeGetRoot:
+		return new(GetRoot), nil
+	case TypeRoot:
+		return new(RootMsg), nil
 	}
 	return nil, fmt.Errorf("%w: %v", ErrUnknownType, t)
 }

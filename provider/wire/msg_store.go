@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/big"
 
-	"google.golang.org/protobuf/encoding/protowire"
-
 	"github.com/pointfs/pointfs/meta"
 )
 
@@ -73,7 +71,8 @@ func (r *StoreRequest) Unmarshal(body []byte) error {
 
 // SegmentMap is STORE_CHUNK_SEGMENTS: the segment tree of a sealed replica.
 // Its hash count must match SealedLen and SegmentSize (the last segment is
-// shorter, not padded).
+// shorter, not padded). A non-zero Locator files the replica under it with
+// Tag (opaque to the provider), for a later List.
 type SegmentMap struct {
 	Root        meta.ID
 	Hash        string // "keccak256" or "blake3"
@@ -81,6 +80,8 @@ type SegmentMap struct {
 	SealedLen   int64
 	LinkID      meta.LinkID
 	Hashes      []meta.ID
+	Locator     meta.ID // zero: none
+	Tag         []byte  // at most MaxTag bytes; only with a Locator
 }
 
 // Type implements Msg.
@@ -105,18 +106,14 @@ func (m *SegmentMap) check() error {
 	if err := checkString("hash name", m.Hash); err != nil {
 		return err
 	}
-	if m.SegmentSize < 1 || m.SegmentSize > MaxSegment {
-		return fmt.Errorf("%w: segment size %d out of [1, %d]", ErrMalformed, m.SegmentSize, MaxSegment)
-	}
-	if err := checkNonNeg("sealed length", m.SealedLen); err != nil {
+	if err := checkLayout(m.SegmentSize, m.SealedLen, len(m.Hashes)); err != nil {
 		return err
 	}
-	if len(m.Hashes) > MaxHashes {
-		return fmt.Errorf("%w: %d segment hashes, max %d", ErrTooLarge, len(m.Hashes), MaxHashes)
+	if err := checkTag(m.Tag); err != nil {
+		return err
 	}
-	if n := SegmentCount(m.SealedLen, m.SegmentSize); n != int64(len(m.Hashes)) {
-		return fmt.Errorf("%w: %d hashes for %d bytes in %d-byte segments (want %d)",
-			ErrMalformed, len(m.Hashes), m.SealedLen, m.SegmentSize, n)
+	if m.Locator.IsZero() && len(m.Tag) > 0 {
+		return fmt.Errorf("%w: a tag without a locator", ErrMalformed)
 	}
 	return nil
 }
@@ -131,14 +128,11 @@ func (m *SegmentMap) Marshal(b []byte) ([]byte, error) {
 	b = putUint(b, 3, uint64(m.SegmentSize))
 	b = putUint(b, 4, uint64(m.SealedLen))
 	b = putBytes(b, 5, m.LinkID[:])
-	if len(m.Hashes) > 0 {
-		b = protowire.AppendTag(b, 6, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(len(m.Hashes)*len(meta.ID{})))
-		for i := range m.Hashes {
-			b = append(b, m.Hashes[i][:]...)
-		}
+	b = putHashes(b, 6, m.Hashes)
+	if !m.Locator.IsZero() {
+		b = putBytes(b, 7, m.Locator[:])
 	}
-	return b, nil
+	return putBytes(b, 8, m.Tag), nil
 }
 
 // Unmarshal implements Msg.
@@ -157,17 +151,11 @@ func (m *SegmentMap) Unmarshal(body []byte) error {
 		case 5:
 			err = f.fixed("link id", m.LinkID[:])
 		case 6:
-			var raw []byte
-			if raw, err = f.bytesMax("hashes", MaxHashes*len(meta.ID{})); err != nil {
-				return err
-			}
-			if len(raw)%len(meta.ID{}) != 0 {
-				return fmt.Errorf("%w: hashes is %d bytes, not a multiple of 32", ErrMalformed, len(raw))
-			}
-			m.Hashes = make([]meta.ID, len(raw)/len(meta.ID{}))
-			for i := range m.Hashes {
-				copy(m.Hashes[i][:], raw[i*len(meta.ID{}):])
-			}
+			m.Hashes, err = f.hashes("hashes", MaxHashes)
+		case 7:
+			err = f.fixed("locator", m.Locator[:])
+		case 8:
+			m.Tag, err = f.bytesMax("tag", MaxTag)
 		}
 		return err
 	})

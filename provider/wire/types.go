@@ -28,6 +28,10 @@ const (
 	MaxCount = MaxHashes
 	// SignatureLen is the length of a pledge signature (R ‖ S ‖ V).
 	SignatureLen = 65
+	// MaxTag bounds the opaque tag a replica carries under a locator.
+	MaxTag = 256
+	// MaxList bounds the entries a List asks for and a ListReply carries.
+	MaxList = 1000
 )
 
 // Type is the message type byte of a payload.
@@ -55,6 +59,13 @@ const (
 	TypeChallengeReply  Type = 16
 	TypeRenew           Type = 17 // RENEW: extend a pledge
 	TypeRelease         Type = 18 // RELEASE: drop a replica
+
+	TypeTag       Type = 19 // TAG: one more (locator, tag) on a replica
+	TypeList      Type = 20 // LIST: the replicas tagged under a locator
+	TypeListReply Type = 21
+	TypePutRoot   Type = 22 // PUT_ROOT: keep an owner's signed root record
+	TypeGetRoot   Type = 23 // GET_ROOT: ask for an owner's root record
+	TypeRoot      Type = 24 // ROOT: a root record
 )
 
 var typeNames = map[Type]string{
@@ -65,6 +76,8 @@ var typeNames = map[Type]string{
 	TypeMicropayment: "Micropayment", TypeMicropaymentAck: "MicropaymentAck",
 	TypeChallenge: "Challenge", TypeChallengeReply: "ChallengeReply",
 	TypeRenew: "Renew", TypeRelease: "Release",
+	TypeTag: "Tag", TypeList: "List", TypeListReply: "ListReply",
+	TypePutRoot: "PutRoot", TypeGetRoot: "GetRoot", TypeRoot: "Root",
 }
 
 func (t Type) String() string {
@@ -90,13 +103,13 @@ const (
 	CodeIncomplete         Code = 8
 	CodeNoSpace            Code = 9
 	CodeInternal           Code = 10
-	CodeStale              Code = 11 // a voucher not above the last one accepted
+	CodeStale              Code = 11 // a voucher or root record not newer than the one held
 )
 
 var codeNames = [...]string{
 	"ok", "malformed", "too large", "unsupported version", "declined",
 	"ECHUNKALREADYSTORED", "unknown link", "bad segment", "incomplete",
-	"no space", "internal error", "stale voucher",
+	"no space", "internal error", "stale",
 }
 
 func (c Code) String() string {

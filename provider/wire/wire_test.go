@@ -60,6 +60,21 @@ func samples() []Msg {
 		&Micropayment{Contract: common.HexToAddress("0x00112233445566778899aabbccddeeff00112233"), Channel: 42,
 			Cumulative: new(big.Int).Lsh(big.NewInt(1), 255), Signature: sig},
 		&MicropaymentAck{Channel: 42, Cumulative: big.NewInt(1_000_000), Credited: big.NewInt(250_000)},
+		&SegmentMap{Root: id(22), Hash: "keccak256", SegmentSize: 16384, SealedLen: 16384 + 1,
+			LinkID: link(23), Hashes: []meta.ID{id(24), id(25)}, Locator: id(26), Tag: []byte("sealed tag")},
+		&Tag{Root: id(27), Locator: id(28), Tag: bytes.Repeat([]byte{9}, MaxTag)},
+		&List{Locator: id(29), After: id(30), Limit: MaxList},
+		&ListReply{More: true, Entries: []ListEntry{
+			{Root: id(31), Hash: "blake3", SegmentSize: 16384, SealedLen: 16384 + 28, Expires: 1_900_000_000,
+				Hashes: []meta.ID{id(32), id(33)}, Tag: []byte("t"), Client: common.HexToAddress("0x0102030405060708090a0b0c0d0e0f1011121314"),
+				PledgeLength: 16384 + 28, PledgeExpires: 1_900_000_000, Signature: sig},
+			{Root: id(34), Hash: "keccak256", SegmentSize: 1, SealedLen: 0},
+		}},
+		&PutRoot{Record: RootRecord{Owner: common.HexToAddress("0x0102030405060708090a0b0c0d0e0f1011121314"),
+			Root: id(35), Seq: 1<<64 - 1, Time: 1_800_000_000, Signature: sig}},
+		&GetRoot{Owner: common.HexToAddress("0x0102030405060708090a0b0c0d0e0f1011121314")},
+		&RootMsg{Record: RootRecord{Owner: common.HexToAddress("0x0102030405060708090a0b0c0d0e0f1011121314"),
+			Root: id(36), Seq: 7, Signature: sig}},
 	}
 }
 
@@ -68,13 +83,9 @@ func samples() []Msg {
 func normalize(m Msg) Msg {
 	switch v := m.(type) {
 	case *Offer:
-		if v.PricePerByteDay == nil {
-			v.PricePerByteDay = new(big.Int)
-		}
+		v.PricePerByteDay = normBig(v.PricePerByteDay)
 	case *StoreRequest:
-		if v.Price == nil {
-			v.Price = new(big.Int)
-		}
+		v.Price = normBig(v.Price)
 	case *ChunkData:
 		for i, s := range v.Segments {
 			if len(s) == 0 {
@@ -86,11 +97,36 @@ func normalize(m Msg) Msg {
 			v.Bytes = nil
 		}
 	case *MicropaymentAck:
-		if v.Cumulative == nil {
-			v.Cumulative = new(big.Int)
+		v.Cumulative = normBig(v.Cumulative)
+		v.Credited = normBig(v.Credited)
+	case *Micropayment:
+		v.Cumulative = normBig(v.Cumulative)
+	case *SegmentMap:
+		if len(v.Tag) == 0 {
+			v.Tag = nil
 		}
-		if v.Credited == nil {
-			v.Credited = new(big.Int)
+		if len(v.Hashes) == 0 {
+			v.Hashes = nil
+		}
+	case *Tag:
+		if len(v.Tag) == 0 {
+			v.Tag = nil
+		}
+	case *ListReply:
+		if len(v.Entries) == 0 {
+			v.Entries = nil
+		}
+		for i := range v.Entries {
+			e := &v.Entries[i]
+			if len(e.Tag) == 0 {
+				e.Tag = nil
+			}
+			if len(e.Hashes) == 0 {
+				e.Hashes = nil
+			}
+			if len(e.Signature) == 0 {
+				e.Signature = nil
+			}
 		}
 	case *ChallengeReply:
 		if len(v.Segment) == 0 {
@@ -101,6 +137,15 @@ func normalize(m Msg) Msg {
 		}
 	}
 	return m
+}
+
+// normBig makes equal amounts DeepEqual: nil, zero and a zero decoded
+// from a field of zero bytes all become new(big.Int).
+func normBig(v *big.Int) *big.Int {
+	if v == nil || v.Sign() == 0 {
+		return new(big.Int)
+	}
+	return new(big.Int).SetBytes(v.Bytes())
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -217,7 +262,7 @@ func TestBadFrames(t *testing.T) {
 		{"bad version", frame(cat([]byte{2, byte(TypeData)}, good)), ErrVersion},
 		{"version zero", frame(cat([]byte{0, byte(TypeOk)})), ErrVersion},
 		{"unknown type", frame([]byte{Version, 200}), ErrUnknownType},
-		{"reserved type", frame([]byte{Version, 19}), ErrUnknownType},
+		{"reserved type", frame([]byte{Version, 25}), ErrUnknownType},
 		{"challenge without root", frame([]byte{Version, byte(TypeChallenge)}), ErrMalformed},
 		{"type zero", frame([]byte{Version, 0}), ErrUnknownType},
 		{"bad tag", frame([]byte{Version, byte(TypeOk), 0x80}), ErrMalformed},
@@ -256,6 +301,43 @@ func TestBadFrames(t *testing.T) {
 		{"ack amount too big", frame(cat([]byte{Version, byte(TypeMicropaymentAck)}, bytesField(3, bytes.Repeat([]byte{1}, 33)))), ErrTooLarge},
 		{"too many segments", frame(cat([]byte{Version, byte(TypeChunkData)}, bytesField(1, root[:]),
 			bytes.Repeat(bytesField(3, nil), MaxCount+1))), ErrTooLarge},
+		{"segment map tag too big", frame(cat([]byte{Version, byte(TypeSegmentMap)}, bytesField(1, root[:]), varintField(3, 1),
+			bytesField(5, lk[:]), bytesField(7, root[:]), bytesField(8, make([]byte, MaxTag+1)))), ErrTooLarge},
+		{"segment map tag without locator", frame(cat([]byte{Version, byte(TypeSegmentMap)}, bytesField(1, root[:]), varintField(3, 1),
+			bytesField(5, lk[:]), bytesField(8, []byte("t")))), ErrMalformed},
+		{"segment map short locator", frame(cat([]byte{Version, byte(TypeSegmentMap)}, bytesField(7, root[:31]))), ErrMalformed},
+		{"tag without locator", frame(cat([]byte{Version, byte(TypeTag)}, bytesField(1, root[:]), bytesField(3, []byte("t")))), ErrMalformed},
+		{"tag too big", frame(cat([]byte{Version, byte(TypeTag)}, bytesField(1, root[:]), bytesField(2, root[:]),
+			bytesField(3, make([]byte, MaxTag+1)))), ErrTooLarge},
+		{"list without locator", frame(cat([]byte{Version, byte(TypeList)}, varintField(3, 1))), ErrMalformed},
+		{"list limit zero", frame(cat([]byte{Version, byte(TypeList)}, bytesField(1, root[:]))), ErrMalformed},
+		{"list limit too big", frame(cat([]byte{Version, byte(TypeList)}, bytesField(1, root[:]), varintField(3, MaxList+1))), ErrTooLarge},
+		{"list short after", frame(cat([]byte{Version, byte(TypeList)}, bytesField(1, root[:]), bytesField(2, root[:5]), varintField(3, 1))), ErrMalformed},
+		{"list reply entry without root", frame(cat([]byte{Version, byte(TypeListReply)}, bytesField(1, varintField(3, 1)))), ErrMalformed},
+		{"list reply entry as varint", frame(cat([]byte{Version, byte(TypeListReply)}, varintField(1, 1))), ErrMalformed},
+		{"list reply more not a bool", frame(cat([]byte{Version, byte(TypeListReply)}, varintField(2, 2))), ErrMalformed},
+		{"list reply too many entries", frame(cat([]byte{Version, byte(TypeListReply)},
+			bytes.Repeat(bytesField(1, cat(bytesField(1, root[:]), bytesField(2, []byte("k")), varintField(3, 1))), MaxList+1))), ErrTooLarge},
+		{"list reply out of order", frame(cat([]byte{Version, byte(TypeListReply)},
+			bytesField(1, cat(bytesField(1, root[:]), varintField(3, 1))), bytesField(1, cat(bytesField(1, root[:]), varintField(3, 1))))), ErrMalformed},
+		{"list reply hash count mismatch", frame(cat([]byte{Version, byte(TypeListReply)},
+			bytesField(1, cat(bytesField(1, root[:]), varintField(3, 10), varintField(4, 25), bytesField(6, make([]byte, 64)))))), ErrMalformed},
+		{"list reply short signature", frame(cat([]byte{Version, byte(TypeListReply)},
+			bytesField(1, cat(bytesField(1, root[:]), varintField(3, 1), bytesField(8, make([]byte, 20)), bytesField(11, make([]byte, 64)))))), ErrMalformed},
+		{"list reply pledge without client", frame(cat([]byte{Version, byte(TypeListReply)},
+			bytesField(1, cat(bytesField(1, root[:]), varintField(3, 1), bytesField(11, make([]byte, 65)))))), ErrMalformed},
+		{"list reply tag too big", frame(cat([]byte{Version, byte(TypeListReply)},
+			bytesField(1, cat(bytesField(1, root[:]), varintField(3, 1), bytesField(7, make([]byte, MaxTag+1)))))), ErrTooLarge},
+		{"put root without fields", frame([]byte{Version, byte(TypePutRoot)}), ErrMalformed},
+		{"put root short signature", frame(cat([]byte{Version, byte(TypePutRoot)}, bytesField(1, bytes.Repeat([]byte{1}, 20)),
+			bytesField(2, root[:]), bytesField(5, make([]byte, 64)))), ErrMalformed},
+		{"put root long signature", frame(cat([]byte{Version, byte(TypePutRoot)}, bytesField(1, bytes.Repeat([]byte{1}, 20)),
+			bytesField(2, root[:]), bytesField(5, make([]byte, 66)))), ErrTooLarge},
+		{"put root time overflow", frame(cat([]byte{Version, byte(TypePutRoot)}, varintField(4, 1<<63))), ErrMalformed},
+		{"get root short owner", frame(cat([]byte{Version, byte(TypeGetRoot)}, bytesField(1, make([]byte, 19)))), ErrMalformed},
+		{"get root zero owner", frame(cat([]byte{Version, byte(TypeGetRoot)}, bytesField(1, make([]byte, 20)))), ErrMalformed},
+		{"root without root", frame(cat([]byte{Version, byte(TypeRoot)}, bytesField(1, bytes.Repeat([]byte{1}, 20)),
+			bytesField(5, make([]byte, 65)))), ErrMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -314,6 +396,14 @@ func TestWriteRefusesBadMessages(t *testing.T) {
 		&PledgeMsg{Root: id(1), Signature: []byte{1}},
 		&Error{Message: strings.Repeat("x", MaxString+1)},
 		&GetChunk{Root: id(1), Count: 0},
+		&SegmentMap{Root: id(1), LinkID: link(1), SegmentSize: 1, Tag: []byte("no locator")},
+		&Tag{Root: id(1), Locator: id(2), Tag: make([]byte, MaxTag+1)},
+		&List{Locator: id(1), Limit: MaxList + 1},
+		&ListReply{Entries: []ListEntry{{Root: id(2), Hash: "k", SegmentSize: 1}, {Root: id(1), Hash: "k", SegmentSize: 1}}},
+		&ListReply{Entries: make([]ListEntry, MaxList+1)},
+		&PutRoot{Record: RootRecord{Owner: common.Address{1}, Root: id(1), Signature: []byte{1}}},
+		&RootMsg{Record: RootRecord{Root: id(1), Signature: make([]byte, SignatureLen)}},
+		&GetRoot{},
 		&ChunkData{Root: id(1), Segments: make([][]byte, 5000)}, // 5000 segments of 1 MiB would overflow
 	}
 	big := make([]byte, MaxSegment)
@@ -361,5 +451,32 @@ func TestMaxFrameFitsFullChunkData(t *testing.T) {
 	}
 	if _, err := ReadMsg(&buf, 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A ListReply of entries with many hashes is refused before it is encoded
+// when it would not fit a frame; Size lets a server stop in time.
+func TestListReplyFitsFrame(t *testing.T) {
+	hashes := make([]meta.ID, 8192)
+	e := ListEntry{Root: id(1), Hash: "blake3", SegmentSize: 16384, SealedLen: 8192 * 16384, Hashes: hashes}
+	var r ListReply
+	total := 0
+	for i := 0; total+e.Size() <= MaxFrame-16; i++ {
+		e.Root[31] = byte(i)
+		r.Entries = append(r.Entries, e)
+		total += e.Size()
+	}
+	var buf bytes.Buffer
+	if err := WriteMsg(&buf, &r); err != nil {
+		t.Fatalf("%d entries of %d bytes: %v", len(r.Entries), e.Size(), err)
+	}
+	if got := buf.Len(); got < total || got > total+16 {
+		t.Fatalf("frame of %d bytes, entries' Size sums to %d", got, total)
+	}
+	e.Root[31] = 255
+	r.Entries = append(r.Entries, e)
+	buf.Reset()
+	if err := WriteMsg(&buf, &r); !errors.Is(err, ErrTooLarge) || buf.Len() != 0 {
+		t.Fatalf("one entry more: %v, %d bytes written", err, buf.Len())
 	}
 }
