@@ -237,6 +237,10 @@ type Link struct {
 	SealedLen   int64  `json:"sealed_len"`
 	Root        ID     `json:"root"`               // provider-side chunk id
 	Segments    IDList `json:"segments,omitempty"` // segment hashes (leaves)
+	// Key is the link key of a link in someone else's tree, read through
+	// a share (it came in the share's tag). Our own links have none: their
+	// keys derive from the master secret (DESIGN §3) and are never stored.
+	Key []byte `json:"key,omitempty"`
 	// Progress is per-segment bookkeeping while data is being sent; it is
 	// dropped once every segment is acknowledged (Retransmits keeps the
 	// count of segments sent more than once).

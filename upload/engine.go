@@ -40,6 +40,9 @@ type Network interface {
 	Challenge(ctx context.Context, p peer.ID, root meta.ID, index int, nonce [32]byte) (*provider.Proof, error)
 	Renew(ctx context.Context, p peer.ID, root meta.ID, expires int64) (*meta.Pledge, error)
 	Release(ctx context.Context, p peer.ID, root meta.ID) error
+	// ListAll and AddTag find replicas by tag again (recover.go).
+	ListAll(ctx context.Context, p peer.ID, locator meta.ID) ([]provider.Listed, error)
+	AddTag(ctx context.Context, p peer.ID, root, locator meta.ID, tag []byte) error
 }
 
 // Config wires an Engine. Zero values take the defaults noted.
@@ -78,6 +81,10 @@ type Config struct {
 	AuditBatch    int           // links audited (or renewed) per round at most; default 256
 	RenewBefore   time.Duration // renew pledges this long before they end; default min(24h, Expiry/4)
 	KeepInterval  time.Duration // how often audit and renewal rounds run; default 1m
+
+	// ReadOnly makes an engine that only reads (a share mounted by a
+	// reader): Start runs no tick, audits, renewals or payments.
+	ReadOnly bool
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -169,7 +176,8 @@ type Engine struct {
 	changed   chan struct{} // closed and replaced when a file changes state
 
 	reads *readCache
-	pay   *payments // nil: payments off
+	pay   *payments  // nil: payments off
+	owner tagSecrets // the owner's locator and tag key (tag.go)
 
 	wg      sync.WaitGroup
 	ctx     context.Context
@@ -207,6 +215,7 @@ func New(cfg Config) (*Engine, error) {
 		changed:   make(chan struct{}),
 		reads:     newReadCache(64),
 		pay:       pays,
+		owner:     ownerSecrets(cfg.Master),
 		ctx:       ctx,
 		cancel:    cancel,
 	}
@@ -221,6 +230,9 @@ func (e *Engine) Start() {
 		return
 	}
 	e.started = true
+	if e.cfg.ReadOnly {
+		return
+	}
 	if e.pay != nil {
 		e.wg.Add(1)
 		go func() {

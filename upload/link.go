@@ -113,6 +113,9 @@ func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buf
 		err := e.net.SendSegmentMap(ctx, p, provider.SegmentMap{
 			Link: l.ID, Root: l.Root, Hash: l.SegmentHash, SegmentSize: l.SegmentSize,
 			SealedLen: l.SealedLen, Hashes: l.Segments,
+			// The owner's tag: what RecoverLinks needs to find it again.
+			Locator: e.owner.locator,
+			Tag:     sealTag(e.owner, l.Root, l.Address, tagBody{Chunk: l.Chunk, Link: l.ID}),
 		})
 		if errors.Is(err, meta.ErrAlreadyStored) {
 			// The provider holds this replica already (we were cut off after
@@ -263,18 +266,37 @@ func (e *Engine) sealLink(ctx context.Context, l *meta.Link) (*buffer, error) {
 	defer func() { <-e.seal }()
 	b := getBuffer(int(l.SealedLen))
 	n, err := e.cache.ReadInto(l.Chunk, b.b)
+	if err != nil && !e.cache.Has(l.Chunk) {
+		// Not here (a tree recovered from the network, or a cache lost):
+		// a repair copies the chunk from a replica that still holds it.
+		var d []byte
+		if d, err = e.chunk(ctx, l.Chunk); err == nil {
+			n = copy(b.b, d)
+			if perr := e.cache.Put(l.Chunk, d); perr != nil {
+				e.log.Warn("cache a fetched chunk", "chunk", l.Chunk, "err", perr)
+			}
+		}
+	}
 	if err != nil {
 		b.release()
-		return nil, fmt.Errorf("read chunk %s from cache: %w", l.Chunk, err)
+		return nil, fmt.Errorf("read chunk %s: %w", l.Chunk, err)
 	}
 	if int64(n) != l.SealedLen {
 		b.release()
 		return nil, fmt.Errorf("%w: cached chunk %s has %d bytes, want %d", meta.ErrCorrupt, l.Chunk, n, l.SealedLen)
 	}
-	key := seal.LinkKey(e.cfg.Master, l.Chunk, l.Address, l.ID)
-	seal.Seal(key, b.b, b.b)
+	seal.Seal(e.linkKey(l), b.b, b.b)
 	l.Segments = merkle.SegmentHashes(e.hasher(l), b.b, l.SegmentSize)
 	return b, nil
+}
+
+// linkKey is l's key: the one its share tag carried, else derived from
+// the master secret.
+func (e *Engine) linkKey(l *meta.Link) [32]byte {
+	if len(l.Key) == 32 {
+		return [32]byte(l.Key)
+	}
+	return seal.LinkKey(e.cfg.Master, l.Chunk, l.Address, l.ID)
 }
 
 func (e *Engine) hasher(l *meta.Link) merkle.Hasher {

@@ -39,6 +39,9 @@ const registerBatch = 64
 // for the upload (Wait does); uploads of the first chunks begin while later
 // ones are still being read.
 func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (id meta.ID, err error) {
+	if e.cfg.ReadOnly {
+		return meta.ID{}, fmt.Errorf("%w: this engine reads a shared tree", meta.ErrReadOnly)
+	}
 	pol := e.DefaultPolicy()
 	if opts.Policy != nil {
 		pol = *opts.Policy
@@ -205,10 +208,16 @@ func (e *Engine) abandon(ids []meta.ID) {
 // in the same transaction as the chunk states it counts, so a chunk that
 // finishes meanwhile is counted exactly once.
 func (e *Engine) commitFile(ctx context.Context, fid meta.ID, ids []meta.ID, size int64, pol meta.Policy, name string) error {
+	return e.commitFileSized(ctx, fid, ids, size, e.cfg.ChunkSize, pol, name)
+}
+
+// commitFileSized is commitFile for a file cut into chunks of chunkSize
+// (an adopted file may have been cut with another size than ours).
+func (e *Engine) commitFileSized(ctx context.Context, fid meta.ID, ids []meta.ID, size int64, chunkSize int, pol meta.Policy, name string) error {
 	if ids == nil {
 		ids = []meta.ID{} // an empty file still has a (empty) chunk list
 	}
-	f := &meta.File{ID: fid, Refs: 1, Size: size, ChunkSize: e.cfg.ChunkSize, Chunks: ids,
+	f := &meta.File{ID: fid, Refs: 1, Size: size, ChunkSize: chunkSize, Chunks: ids,
 		Merkle: merkle.Root(ids), Policy: pol, Created: e.cfg.Now(), Name: name}
 	distinct := f.DistinctChunks()
 	f.Distinct = len(distinct)

@@ -261,8 +261,7 @@ func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
 			copy(out[i*l.SegmentSize:], s)
 		}
 	}
-	key := seal.LinkKey(e.cfg.Master, l.Chunk, l.Address, l.ID)
-	seal.OpenAt(key, out, out, 0)
+	seal.OpenAt(e.linkKey(l), out, out, 0)
 	if merkle.Keccak256(out) != l.Chunk {
 		return nil, fmt.Errorf("%w: opened chunk does not hash to %s", meta.ErrCorrupt, l.Chunk)
 	}

@@ -171,6 +171,12 @@ func (e *Engine) tickChunk(ctx context.Context, id meta.ID) (blocked bool, err e
 		// before a restart): settle the chunk's state.
 		return false, e.reconsider(ctx, id)
 	}
+	if durable == 0 && live < c.Redundancy && !e.cache.Has(id) {
+		// No replica to copy from and no plaintext here (lost before a
+		// recovery): nothing can restore it; its files say uploading and
+		// their reads fail.
+		return false, nil
+	}
 	for need := c.Redundancy - live; need > 0; need-- {
 		l, p, err := e.newLink(ctx, c, holders, failed)
 		if errors.Is(err, errNoSlot) {

@@ -303,3 +303,9 @@ func (n *blockingNet) Renew(ctx context.Context, _ peer.ID, _ meta.ID, _ int64) 
 }
 
 func (n *blockingNet) Release(ctx context.Context, _ peer.ID, _ meta.ID) error { return n.block(ctx) }
+func (n *blockingNet) ListAll(ctx context.Context, _ peer.ID, _ meta.ID) ([]provider.Listed, error) {
+	return nil, n.block(ctx)
+}
+func (n *blockingNet) AddTag(ctx context.Context, _ peer.ID, _, _ meta.ID, _ []byte) error {
+	return n.block(ctx)
+}
