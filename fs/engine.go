@@ -16,8 +16,13 @@ type Engine interface {
 	// and returns its file id. Every Put adds one reference to the id,
 	// whether the content was new or not.
 	Put(ctx context.Context, r io.Reader, name string, pol *meta.Policy) (meta.ID, error)
-	// Release drops one reference that Put added.
+	// Release drops one reference that Put or Adopt added.
 	Release(ctx context.Context, id meta.ID) error
+	// Adopt adds one reference to file id, which the network holds but
+	// this engine may not know yet: it fetches and checks its chunkinfo
+	// and records the file, as Put records a file it chunkified (Restore
+	// adopts every file and directory of a tree it restores).
+	Adopt(ctx context.Context, id meta.ID) error
 	// ReadAt reads verified bytes of file id (io.EOF past its end).
 	ReadAt(ctx context.Context, id meta.ID, p []byte, off int64) (int, error)
 	// Get writes all of file id to w, verified.

@@ -35,6 +35,14 @@ var errnoTable = []struct {
 	{meta.ErrNoProviders, syscall.EIO},
 }
 
+// writable returns EROFS when the FS is read-only (Config.ReadOnly).
+func (f *FS) writable() error {
+	if f.cfg.ReadOnly {
+		return Errno(meta.ErrReadOnly)
+	}
+	return nil
+}
+
 // Errno is the single place where an error of any layer becomes the errno
 // the kernel returns to the caller of a system call. It returns nil for
 // nil, keeps errnos that are already errnos (a spool file's ENOSPC stays

@@ -42,6 +42,22 @@ type Config struct {
 	// ChunkSize estimates chunk counts of files still in the spool
 	// (default meta.DefaultChunkSize).
 	ChunkSize int
+	// ReadOnly serves the tree read-only: every change (create, mkdir,
+	// mknod, symlink, link, open for writing, write, setattr, unlink,
+	// rmdir, rename, setxattr, removexattr) fails with EROFS, nothing is
+	// put and no snapshot is taken; Mount mounts it read-only. Reads and
+	// extended attributes work as usual.
+	ReadOnly bool
+	// PublishRoot, when set, keeps the tree on the network too: after
+	// changes the FS stores every directory as a directory chunkinfo
+	// (DESIGN §2), waits until they are uploaded and calls PublishRoot
+	// with the root directory's id and the next sequence number (the last
+	// one published plus one). See snapshot.go. Nil: no snapshots.
+	PublishRoot func(ctx context.Context, root meta.ID, seq uint64) error
+	// SnapshotDelay is how long the tree must stay unchanged before a
+	// snapshot is taken (default 2 s); a snapshot waits at most ten times
+	// as long after the first change.
+	SnapshotDelay time.Duration
 }
 
 // FS is the pointfs file system: a tree of nodes keyed by inode, kept in
@@ -55,6 +71,7 @@ type FS struct {
 	spool *spool
 	up    *uploader
 	rel   *releaser
+	tree  *snapshotter
 	valid time.Duration
 
 	// treeMu serializes changes of the namespace (create, link, unlink,
@@ -93,6 +110,9 @@ func New(cfg Config) (*FS, error) {
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = meta.DefaultChunkSize
 	}
+	if cfg.SnapshotDelay <= 0 {
+		cfg.SnapshotDelay = 2 * time.Second
+	}
 	sp, err := openSpool(cfg.SpoolDir)
 	if err != nil {
 		return nil, err
@@ -111,6 +131,7 @@ func New(cfg Config) (*FS, error) {
 	}
 	f.up = newUploader(f, cfg.UploadWorkers)
 	f.rel = newReleaser(f)
+	f.tree = newSnapshotter(f)
 	if err := f.open(ctx); err != nil {
 		cancel()
 		sp.close()
@@ -122,6 +143,13 @@ func New(cfg Config) (*FS, error) {
 func (f *FS) open(ctx context.Context) error {
 	now := time.Now()
 	err := f.store.Update(ctx, func(tx meta.Tx) error {
+		if b, err := tx.Get(keyRestore); err == nil {
+			var mark restoreMark
+			_ = json.Unmarshal(b, &mark)
+			return fmt.Errorf("%w: the restore of tree %s into this store did not finish: run it again", meta.ErrInvalid, mark.Root)
+		} else if !errors.Is(err, meta.ErrNotFound) {
+			return err
+		}
 		_, err := tx.Node(meta.RootInode)
 		if !errors.Is(err, meta.ErrNotFound) {
 			return err
@@ -155,6 +183,9 @@ func (f *FS) open(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("inode counter: %w", err)
+	}
+	if err := f.tree.load(ctx); err != nil {
+		return err
 	}
 	if err := f.recoverOrphans(ctx); err != nil {
 		return err
@@ -244,17 +275,25 @@ func (f *FS) recoverSpool(ctx context.Context) error {
 	return nil
 }
 
-// Start begins the background work: puts of released files and the
-// hand-back of released file references.
+// Start begins the background work: puts of released files, the
+// hand-back of released file references and, with Config.PublishRoot,
+// snapshots of the tree (a first one checks at once that the tree as
+// stored is the one published). A read-only FS puts nothing.
 func (f *FS) Start() {
-	f.up.start()
+	if !f.cfg.ReadOnly {
+		f.up.start()
+	}
 	f.rel.start()
+	f.tree.start()
 }
 
-// Close stops the background work. Puts still running are cancelled: their
-// nodes stay "spooled" and are put again at the next mount, so nothing is
-// lost. Call it after Serve has returned.
+// Close stops the background work. When the tree changed since the last
+// snapshot published, it first tries a last one, for a few seconds at
+// most (the next mount takes it otherwise). Puts still running are
+// cancelled: their nodes stay "spooled" and are put again at the next
+// mount, so nothing is lost. Call it after Serve has returned.
 func (f *FS) Close() error {
+	f.tree.stop()
 	f.up.stop()
 	f.rel.stop()
 	f.cancel()

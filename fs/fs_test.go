@@ -36,10 +36,17 @@ type memEngine struct {
 	failAt int           // Put fails when puts reaches it (0: never)
 	gate   chan struct{} // when set, Put waits for a value from it
 	inPut  chan struct{} // when set, Put signals it has started
+	named  map[string]int
+	// uploading makes Status say that no file is uploaded yet.
+	uploading bool
+	adopts    int
+	// adoptFailAt makes Adopt fail when adopts reaches it (0: never).
+	adoptFailAt int
 }
 
 func newMemEngine() *memEngine {
-	return &memEngine{files: map[meta.ID][]byte{}, refs: map[meta.ID]int{}, pols: map[meta.ID]meta.Policy{}}
+	return &memEngine{files: map[meta.ID][]byte{}, refs: map[meta.ID]int{}, pols: map[meta.ID]meta.Policy{},
+		named: map[string]int{}}
 }
 
 func (e *memEngine) Put(ctx context.Context, r io.Reader, name string, pol *meta.Policy) (meta.ID, error) {
@@ -62,10 +69,34 @@ func (e *memEngine) Put(ctx context.Context, r io.Reader, name string, pol *meta
 	id := meta.ID(sha256.Sum256(b))
 	e.files[id] = b
 	e.refs[id]++
+	e.named[name]++
 	if pol != nil {
 		e.pols[id] = *pol
 	}
 	return id, nil
+}
+
+// Adopt adds a reference to a file the engine holds (as a network would:
+// files are never dropped from "the network" here while referenced).
+func (e *memEngine) Adopt(ctx context.Context, id meta.ID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.adopts++
+	if e.adoptFailAt != 0 && e.adopts == e.adoptFailAt {
+		return fmt.Errorf("adopt %s: %w", id, meta.ErrUnavailable)
+	}
+	if _, ok := e.files[id]; !ok {
+		return fmt.Errorf("adopt %s: %w", id, meta.ErrNotFound)
+	}
+	e.refs[id]++
+	return nil
+}
+
+// putsNamed counts the puts of files called name.
+func (e *memEngine) putsNamed(name string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.named[name]
 }
 
 func (e *memEngine) Release(ctx context.Context, id meta.ID) error {
@@ -123,8 +154,13 @@ func (e *memEngine) Status(ctx context.Context, id meta.ID) (*FileStatus, error)
 	}
 	e.mu.Lock()
 	pol := e.pols[id]
+	uploading := e.uploading
 	e.mu.Unlock()
 	n := (len(b) + meta.DefaultChunkSize - 1) / meta.DefaultChunkSize
+	if uploading {
+		return &FileStatus{File: &meta.File{ID: id, Size: int64(len(b)), ChunkSize: meta.DefaultChunkSize,
+			State: meta.FileUploading, Policy: pol}, Uploaded: 0, Total: n + 1}, nil
+	}
 	return &FileStatus{File: &meta.File{ID: id, Size: int64(len(b)), ChunkSize: meta.DefaultChunkSize,
 		State: meta.FileUploaded, Policy: pol}, Uploaded: n + 1, Total: n + 1}, nil
 }
@@ -178,10 +214,15 @@ type world struct {
 	eng   *memEngine
 	fs    *FS
 	root  *node
+	// tweak, when set, changes the Config of every FS the world opens.
+	tweak func(*Config)
 }
 
-func newWorld(t *testing.T) *world {
-	w := &world{t: t, dir: t.TempDir(), eng: newMemEngine()}
+func newWorld(t *testing.T) *world { return newWorldWith(t, nil) }
+
+// newWorldWith is newWorld with a Config changed by tweak.
+func newWorldWith(t *testing.T, tweak func(*Config)) *world {
+	w := &world{t: t, dir: t.TempDir(), eng: newMemEngine(), tweak: tweak}
 	w.open()
 	t.Cleanup(w.close)
 	return w
@@ -193,7 +234,11 @@ func (w *world) open() {
 		w.t.Fatal(err)
 	}
 	w.store = db
-	f, err := New(Config{Engine: w.eng, Store: db, SpoolDir: filepath.Join(w.dir, "spool")})
+	cfg := Config{Engine: w.eng, Store: db, SpoolDir: filepath.Join(w.dir, "spool")}
+	if w.tweak != nil {
+		w.tweak(&cfg)
+	}
+	f, err := New(cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -655,6 +700,7 @@ func TestErrno(t *testing.T) {
 		{context.DeadlineExceeded, syscall.ETIMEDOUT},
 		{errors.New("anything"), syscall.EIO},
 		{fuse.ErrNoXattr, syscall.ENODATA},
+		{fmt.Errorf("x: %w", meta.ErrReadOnly), syscall.EROFS},
 	} {
 		if got := Errno(c.err); got != fuse.Errno(c.want) {
 			t.Errorf("Errno(%v) = %v, want %v", c.err, got, c.want)

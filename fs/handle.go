@@ -40,6 +40,9 @@ func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.Rea
 
 // Write writes into the spool.
 func (h *handle) Write(ctx context.Context, req *fuse.WriteRequest, resp *fuse.WriteResponse) error {
+	if err := h.n.fs.writable(); err != nil {
+		return err
+	}
 	k, err := h.n.writeAt(ctx, req.Data, req.Offset, req.Flags&fuse.WriteKillSUIDGID != 0)
 	resp.Size = k
 	return Errno(err)
@@ -67,6 +70,9 @@ func (h *handle) Release(ctx context.Context, req *fuse.ReleaseRequest) error {
 // FAllocate reserves space in the spool file; without KEEP_SIZE it grows
 // the file.
 func (h *handle) FAllocate(ctx context.Context, req *fuse.FAllocateRequest) error {
+	if err := h.n.fs.writable(); err != nil {
+		return err
+	}
 	if req.Mode&^fuse.FAllocateKeepSize != 0 {
 		return fuse.Errno(syscall.EOPNOTSUPP)
 	}

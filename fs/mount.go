@@ -37,9 +37,13 @@ type Mounted struct {
 }
 
 // Mount mounts f on dir (the FUSE INIT handshake included: the mount is
-// usable when it returns). Serve then answers requests until unmounted.
+// usable when it returns), read-only when f is (Config.ReadOnly). Serve
+// then answers requests until unmounted.
 func Mount(dir string, f *FS, extra ...fuse.MountOption) (*Mounted, error) {
 	opts := append(MountOptions(), extra...)
+	if f.cfg.ReadOnly {
+		opts = append(opts, fuse.ReadOnly())
+	}
 	c, err := fuse.Mount(dir, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)

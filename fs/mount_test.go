@@ -26,6 +26,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(roDaemonEnv); spec != "" {
+		os.Exit(roDaemon(spec)) // this binary is a test's daemon
+	}
 	os.Exit(runMain(m))
 }
 

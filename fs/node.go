@@ -135,6 +135,9 @@ func killPriv(m *meta.Node) {
 
 // Setattr applies chmod, chown, truncate and utimens.
 func (n *node) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse.SetattrResponse) error {
+	if err := n.fs.writable(); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	now := time.Now()
 	enqueue := false
@@ -199,6 +202,9 @@ func (n *node) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse
 	}
 	n.fillAttrLocked(&resp.Attr)
 	n.mu.Unlock()
+	if req.Valid.Mode() || req.Valid.Mtime() || req.Valid.MtimeNow() || req.Valid.Size() {
+		n.fs.tree.changed() // what a snapshot records of the node
+	}
 	if enqueue {
 		n.fs.up.enqueue(n.ino)
 	}
@@ -250,6 +256,11 @@ func (n *node) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 	}
 	if !n.m.Mode.IsRegular() {
 		return nil, fuse.Errno(syscall.ENXIO)
+	}
+	if !req.Flags.IsReadOnly() {
+		if err := n.fs.writable(); err != nil {
+			return nil, err
+		}
 	}
 	h := &handle{n: n, writable: !req.Flags.IsReadOnly()}
 	n.opens++
@@ -502,11 +513,15 @@ func (d *node) newChildLocked(ctx context.Context, h *fuse.Header, name string, 
 	d.m = pm
 	d.entries++
 	c.m = m
+	f.tree.changed()
 	return c, nil
 }
 
 // Mkdir makes a directory.
 func (d *node) Mkdir(ctx context.Context, req *fuse.MkdirRequest) (fusefs.Node, error) {
+	if err := d.fs.writable(); err != nil {
+		return nil, err
+	}
 	d.fs.treeMu.Lock()
 	defer d.fs.treeMu.Unlock()
 	mode := os.ModeDir | req.Mode&modeBits&^req.Umask
@@ -515,6 +530,9 @@ func (d *node) Mkdir(ctx context.Context, req *fuse.MkdirRequest) (fusefs.Node, 
 
 // Symlink makes a symbolic link.
 func (d *node) Symlink(ctx context.Context, req *fuse.SymlinkRequest) (fusefs.Node, error) {
+	if err := d.fs.writable(); err != nil {
+		return nil, err
+	}
 	d.fs.treeMu.Lock()
 	defer d.fs.treeMu.Unlock()
 	return d.newChild(ctx, &req.Header, req.NewName, os.ModeSymlink|0o777, req.Target)
@@ -523,6 +541,9 @@ func (d *node) Symlink(ctx context.Context, req *fuse.SymlinkRequest) (fusefs.No
 // Create makes and opens a regular file. Its (empty) spool file exists from
 // the start, so that even a file closed without a write is put.
 func (d *node) Create(ctx context.Context, req *fuse.CreateRequest, resp *fuse.CreateResponse) (fusefs.Node, fusefs.Handle, error) {
+	if err := d.fs.writable(); err != nil {
+		return nil, nil, err
+	}
 	d.fs.treeMu.Lock()
 	mode := req.Mode & modeBits &^ req.Umask
 	c, err := d.newChild(ctx, &req.Header, req.Name, mode, "")
@@ -543,6 +564,9 @@ func (d *node) Create(ctx context.Context, req *fuse.CreateRequest, resp *fuse.C
 
 // Mknod makes regular files, FIFOs and sockets; not devices.
 func (d *node) Mknod(ctx context.Context, req *fuse.MknodRequest) (fusefs.Node, error) {
+	if err := d.fs.writable(); err != nil {
+		return nil, err
+	}
 	t := req.Mode & os.ModeType
 	switch t {
 	case 0, os.ModeNamedPipe, os.ModeSocket:
@@ -618,6 +642,9 @@ func (c *node) afterDropLocked() {
 // Remove unlinks a file or removes an empty directory.
 func (d *node) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
 	f := d.fs
+	if err := f.writable(); err != nil {
+		return err
+	}
 	f.treeMu.Lock()
 	defer f.treeMu.Unlock()
 	ino, err := d.lookupChild(ctx, req.Name)
@@ -679,6 +706,7 @@ func (d *node) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
 		c.afterDropLocked()
 	}
 	unlock()
+	f.tree.changed()
 	if gone {
 		f.dropNode(c)
 		f.rel.kick()
@@ -697,6 +725,9 @@ func (d *node) Rename(ctx context.Context, req *fuse.RenameRequest, newDir fusef
 		return err
 	}
 	f := d.fs
+	if err := f.writable(); err != nil {
+		return err
+	}
 	f.treeMu.Lock()
 	defer f.treeMu.Unlock()
 	if !nd.isDir() {
@@ -805,6 +836,7 @@ func (d *node) Rename(ctx context.Context, req *fuse.RenameRequest, newDir fusef
 		t.afterDropLocked()
 	}
 	unlock()
+	f.tree.changed()
 	if gone {
 		f.dropNode(t)
 		f.rel.kick()
@@ -814,6 +846,9 @@ func (d *node) Rename(ctx context.Context, req *fuse.RenameRequest, newDir fusef
 
 // Link makes another name for a file.
 func (d *node) Link(ctx context.Context, req *fuse.LinkRequest, old fusefs.Node) (fusefs.Node, error) {
+	if err := d.fs.writable(); err != nil {
+		return nil, err
+	}
 	o, ok := old.(*node)
 	if !ok {
 		return nil, fuse.Errno(syscall.EXDEV)
@@ -856,5 +891,6 @@ func (d *node) Link(ctx context.Context, req *fuse.LinkRequest, old fusefs.Node)
 	}
 	d.m, o.m = pm, om
 	d.entries++
+	f.tree.changed()
 	return o, nil
 }

@@ -84,10 +84,14 @@ func TestCopyUploadRemount(t *testing.T) {
 	if len(id) != 64 {
 		t.Errorf("user.point.id = %q", id)
 	}
-	dirStatus, _ := getfattr(t, "user.point.status", in.mnt)
-	if dirStatus != "uploaded" {
-		t.Errorf("root user.point.status = %q, want uploaded", dirStatus)
-	}
+	// The root says uploaded once the tree naming the file is published
+	// too (a snapshot a few seconds after the last change).
+	waitXattr(t, in.mnt, "user.point.status", uploadTimeout, func(v string) bool {
+		if v == "failed" {
+			t.Fatalf("root status failed: %s", in.logTail())
+		}
+		return v == "uploaded"
+	})
 
 	in.unmount()
 	in.mount()

@@ -196,6 +196,7 @@ func (f *FS) putNode(ctx context.Context, ino meta.Inode) error {
 	}
 	n.m = m
 	n.metaDirty = false
+	f.tree.changed() // the node points at another file
 	requeue := false
 	switch {
 	case changed:
@@ -261,6 +262,7 @@ func (f *FS) lostSpoolLocked(ctx context.Context, n *node) {
 		n.spool.Close()
 		n.spool = nil
 	}
+	f.tree.changed()
 }
 
 // releaseNow hands back a reference that no node took.

@@ -361,12 +361,30 @@ func (f *FS) dirXattr(ctx context.Context, ino meta.Inode, name string, s snapsh
 		if err != nil {
 			return "", Errno(err)
 		}
-		if name == "status" {
-			return a.Status(), nil
+		if name == "pending" {
+			return a.Pending(), nil
 		}
-		return a.Pending(), nil
+		st := a.Status()
+		if ino == meta.RootInode && st == meta.FileUploaded.String() && f.tree.dirty() {
+			// Every file is durable, but the tree that names them is
+			// not published yet.
+			st = meta.FileUploading.String()
+		}
+		return st, nil
 	case "redundancy", "expires", "autorenew":
 		return formatPolicy(name, f.putPolicy(s.policy)), nil
+	case "id":
+		id, ok := f.tree.dirID(ino)
+		if !ok {
+			return "", fuse.ErrNoXattr
+		}
+		return id.String(), nil
+	case "seq":
+		root, seq := f.Published()
+		if ino != meta.RootInode || root.IsZero() {
+			return "", fuse.ErrNoXattr
+		}
+		return strconv.FormatUint(seq, 10), nil
 	}
 	return "", fuse.ErrNoXattr
 }
@@ -383,6 +401,12 @@ func (n *node) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *
 	switch {
 	case dir:
 		names = []string{"status", "pending", "redundancy", "expires", "autorenew"}
+		if _, ok := n.fs.tree.dirID(n.ino); ok {
+			names = append(names, "id")
+		}
+		if root, _ := n.fs.Published(); n.ino == meta.RootInode && !root.IsZero() {
+			names = append(names, "seq")
+		}
 	case regular:
 		// The same names whether the file is still in the spool or put:
 		// they depend on its size only.
@@ -401,6 +425,9 @@ func (n *node) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *
 // for it and its current version in the engine; on a directory: for the
 // files created in it afterwards), or stores any other attribute.
 func (n *node) Setxattr(ctx context.Context, req *fuse.SetxattrRequest) error {
+	if err := n.fs.writable(); err != nil {
+		return err
+	}
 	if name, ok := strings.CutPrefix(req.Name, PointNS); ok {
 		return n.setPointXattr(ctx, name, string(req.Xattr))
 	}
@@ -436,6 +463,9 @@ func (n *node) Setxattr(ctx context.Context, req *fuse.SetxattrRequest) error {
 // Removexattr removes a stored attribute. The computed user.point.* ones
 // cannot be removed.
 func (n *node) Removexattr(ctx context.Context, req *fuse.RemovexattrRequest) error {
+	if err := n.fs.writable(); err != nil {
+		return err
+	}
 	if strings.HasPrefix(req.Name, PointNS) {
 		return fuse.Errno(syscall.ENOTSUP)
 	}
