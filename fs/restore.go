@@ -323,6 +323,15 @@ func (r *restorer) adopt(ctx context.Context, keys []string, ids []meta.ID) erro
 func (r *restorer) fill(ctx context.Context, d restoreDir) ([]restoreDir, error) {
 	where := "/" + d.Path
 	b, err := readDirBytes(ctx, r.eng, d.ID)
+	adopted := false
+	if errors.Is(err, meta.ErrNotFound) {
+		// A directory file the engine does not know yet (a tree recovered
+		// or shared): adopting it fetches its chunkinfo from the network.
+		if err = r.eng.Adopt(ctx, d.ID); err == nil {
+			adopted = true
+			b, err = readDirBytes(ctx, r.eng, d.ID)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: directory %q: %w", r.root, where, err)
 	}
@@ -353,7 +362,7 @@ func (r *restorer) fill(ctx context.Context, d restoreDir) ([]restoreDir, error)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", r.root, err)
 	}
-	if !held {
+	if !held && !adopted {
 		if err := r.eng.Adopt(ctx, d.ID); err != nil {
 			return nil, fmt.Errorf("restore %s: adopt directory %q (%s): %w", r.root, where, d.ID, err)
 		}

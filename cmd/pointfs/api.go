@@ -106,6 +106,21 @@ func startAPI(n *node) (*apiServer, error) {
 		}
 		writeJSON(w, st)
 	})
+	mux.HandleFunc("POST /v1/publish", func(w http.ResponseWriter, r *http.Request) {
+		n.mu.Lock()
+		share := n.share
+		n.mu.Unlock()
+		if share == nil {
+			httpError(w, fmt.Errorf("%w: publish needs a mount (this daemon serves no tree)", meta.ErrInvalid))
+			return
+		}
+		rep, err := share(r.Context(), r.URL.Query().Get("path"))
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, rep)
+	})
 	mux.HandleFunc("GET /v1/files", func(w http.ResponseWriter, r *http.Request) {
 		files, err := e.Files(r.Context())
 		if err != nil {

@@ -20,7 +20,8 @@ import (
 const usageText = `pointfs: files on a network of storage providers
 
 Usage:
-  pointfs mount    [--data DIR] [--foreground] MOUNTPOINT
+  pointfs mount    [--data DIR] [--foreground] [--key KEYFILE | --root CAP] MOUNTPOINT
+  pointfs publish  PATH
   pointfs unmount  MOUNTPOINT
   pointfs put      [--data DIR] [--redundancy N] [--wait] FILE
   pointfs get      [--data DIR] ID OUT
@@ -52,6 +53,8 @@ func main() {
 		err = cmdMount(args)
 	case "unmount", "umount":
 		err = cmdUnmount(args)
+	case "publish":
+		err = cmdPublish(args)
 	case "put":
 		err = cmdPut(args)
 	case "get":

@@ -57,6 +57,10 @@ type mountOptions struct {
 	data, spool, mountpoint string
 	foreground, allowOther  bool
 	uploadWorkers           int
+	// key: a key file to recover a tree with (an empty data dir gets the
+	// newest tree that key published); share: a capability string to
+	// mount read-only.
+	key, share string
 }
 
 func cmdMount(args []string) error {
@@ -66,6 +70,8 @@ func cmdMount(args []string) error {
 	spool := fl.String("spool", "", "`DIR` where written files wait for their upload (default DATA/spool)")
 	allowOther := fl.Bool("allow-other", false, "let other users use the mount (needs user_allow_other in /etc/fuse.conf unless root)")
 	workers := fl.Int("upload-workers", 2, "files put into the engine at once")
+	key := fl.String("key", "", "`KEYFILE` to use; an empty data dir recovers the tree this key published")
+	share := fl.String("root", "", "mount the shared tree of capability `CAP` (from pointfs publish) read-only")
 	pos, err := parse(fl, args)
 	if err != nil {
 		return err
@@ -73,9 +79,25 @@ func cmdMount(args []string) error {
 	if len(pos) != 1 {
 		return usagef("mount takes one MOUNTPOINT")
 	}
-	o := mountOptions{foreground: *fg, allowOther: *allowOther, uploadWorkers: *workers}
+	o := mountOptions{foreground: *fg, allowOther: *allowOther, uploadWorkers: *workers, share: *share}
 	if o.data, err = absData(*data); err != nil {
 		return err
+	}
+	if *key != "" && o.share != "" {
+		return usagef("--key and --root do not go together: a share is mounted with the data dir's own key")
+	}
+	if o.share != "" {
+		if _, _, err := parseCap(o.share); err != nil {
+			return err
+		}
+	}
+	if *key != "" {
+		if o.key, err = filepath.Abs(*key); err != nil {
+			return err
+		}
+		if err := installKey(o.data, o.key); err != nil {
+			return err
+		}
 	}
 	if o.mountpoint, err = filepath.Abs(pos[0]); err != nil {
 		return err
@@ -154,6 +176,12 @@ func spawnMount(o mountOptions) error {
 	if o.allowOther {
 		args = append(args, "--allow-other")
 	}
+	if o.key != "" {
+		args = append(args, "--key", o.key)
+	}
+	if o.share != "" {
+		args = append(args, "--root", o.share)
+	}
 	args = append(args, o.mountpoint)
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = "/"
@@ -186,6 +214,9 @@ func spawnMount(o mountOptions) error {
 			fmt.Fprintf(os.Stderr, "pointfs: mounted %s on %s (daemon pid %d, log %s)\n", o.data, o.mountpoint, cmd.Process.Pid, logPath)
 			if strings.Contains(line, "embedded=true") {
 				fmt.Fprintf(os.Stderr, "pointfs: no network configured in %s: the daemon started an embedded devnet\n", o.data)
+			}
+			if _, note, ok := strings.Cut(line, " note="); ok {
+				fmt.Fprintf(os.Stderr, "pointfs: %s\n", note)
 			}
 			return nil
 		case ok && strings.HasPrefix(line, "error "):
@@ -228,7 +259,7 @@ func serveMount(o mountOptions, ready *os.File) (err error) {
 	log := slogFor("info").With("mount", o.mountpoint)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n, err := openNode(ctx, o.data, log)
+	n, err := openNodeWith(ctx, o.data, log, nodeOptions{readOnly: o.share != "", deferStart: true})
 	if err != nil {
 		return err
 	}
@@ -238,15 +269,41 @@ func serveMount(o mountOptions, ready *os.File) (err error) {
 		}
 		log.Info("closed", "err", err)
 	}()
-	fsys, err := fs.New(fs.Config{
+	// A tree from the network first (before the engine's loops run on a
+	// half-recorded store): a share, or with --key the tree it published.
+	var note string
+	switch {
+	case o.share != "":
+		note, err = openShare(ctx, n, o.share, log)
+	case o.key != "":
+		note, err = recoverOwnTree(ctx, n, log)
+	}
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		log.Info(note)
+	}
+	n.Engine.Start()
+	cfg := fs.Config{
 		Engine:        engineAdapter{n.Engine},
 		Store:         n.Store,
 		SpoolDir:      o.spool,
 		Logger:        log,
 		UploadWorkers: o.uploadWorkers,
-	})
+		ReadOnly:      o.share != "",
+	}
+	if !cfg.ReadOnly {
+		cfg.PublishRoot = n.publishRoot
+	}
+	fsys, err := fs.New(cfg)
 	if err != nil {
 		return err
+	}
+	if !cfg.ReadOnly {
+		n.mu.Lock()
+		n.share = func(ctx context.Context, rel string) (*publishReply, error) { return n.sharePath(ctx, fsys, rel) }
+		n.mu.Unlock()
 	}
 	var extra []fuse.MountOption
 	if o.allowOther {
@@ -286,7 +343,11 @@ func serveMount(o mountOptions, ready *os.File) (err error) {
 	}()
 
 	log.Info("mounted", "data", o.data, "spool", o.spool, "pid", os.Getpid(), "embedded", n.Embedded)
-	report("ready embedded=%v", n.Embedded)
+	if note != "" {
+		report("ready embedded=%v note=%s", n.Embedded, strings.ReplaceAll(note, "\n", " "))
+	} else {
+		report("ready embedded=%v", n.Embedded)
+	}
 	serr := m.Serve()
 	log.Info("unmounted: closing")
 	cerr := fsys.Close()
@@ -310,6 +371,10 @@ func mountHelperArgs(args []string) []string {
 					out = append(out, "--spool", v)
 				case "allow_other":
 					out = append(out, "--allow-other")
+				case "key":
+					out = append(out, "--key", v)
+				case "root":
+					out = append(out, "--root", v)
 				case "upload_workers":
 					out = append(out, "--upload-workers", v)
 				case "foreground":
@@ -528,6 +593,8 @@ func (a engineAdapter) SetPolicy(ctx context.Context, id meta.ID, pol meta.Polic
 }
 
 func (a engineAdapter) DefaultPolicy() meta.Policy { return a.e.DefaultPolicy() }
+
+func (a engineAdapter) Adopt(ctx context.Context, id meta.ID) error { return a.e.Adopt(ctx, id) }
 
 func (a engineAdapter) Cost(ctx context.Context, id meta.ID) (*big.Int, error) {
 	return a.e.Cost(ctx, id)

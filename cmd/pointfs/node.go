@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -33,15 +35,35 @@ type node struct {
 
 	db      *badgerdb.DB
 	net     *provider.Client
+	key     *ecdsa.PrivateKey // the user's key: pledges, payments, root records
 	devnet  []*provider.Server
 	chain   *devchain.DevChain // the embedded devnet's chain
 	api     *apiServer
 	closers []func() error
+
+	mu sync.Mutex
+	// share publishes a directory of the mounted tree (set by the mount).
+	share func(ctx context.Context, rel string) (*publishReply, error)
+}
+
+// nodeOptions change how openNode starts a node.
+type nodeOptions struct {
+	// readOnly: an engine that only reads (a shared tree): no uploads,
+	// audits, renewals or payments.
+	readOnly bool
+	// deferStart leaves the engine stopped, for work that must come before
+	// its loops (a recovery); the caller calls Engine.Start.
+	deferStart bool
 }
 
 // openNode opens the data dir and starts the engine and the local API. One
 // process at a time may hold a data dir.
 func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error) {
+	return openNodeWith(ctx, data, log, nodeOptions{})
+}
+
+// openNodeWith is openNode with options.
+func openNodeWith(ctx context.Context, data string, log *slog.Logger, opts nodeOptions) (*node, error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
 	}
@@ -78,6 +100,7 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 	if err != nil {
 		return nil, err
 	}
+	n.key = key
 	boot, err := parsePeers(cfg.Bootstrap)
 	if err != nil {
 		return nil, err
@@ -120,7 +143,7 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 		n.closers = append(n.closers, func() error { chain.Close(); return nil })
 	}
 	var payer *pay.Payer
-	if chain != nil {
+	if chain != nil && !opts.readOnly {
 		if payer, err = newPayer(chain, key, db, log); err != nil {
 			return nil, err
 		}
@@ -139,6 +162,7 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 
 		InFlightPerProvider: cfg.InFlight,
 		Payer:               payer,
+		ReadOnly:            opts.readOnly,
 		Logger:              log,
 	}
 	if ecfg.Expiry, err = cfg.expiry(); err != nil {
@@ -158,7 +182,9 @@ func openNode(ctx context.Context, data string, log *slog.Logger) (*node, error)
 		return nil, err
 	}
 	n.Engine = eng
-	eng.Start()
+	if !opts.deferStart {
+		eng.Start()
+	}
 
 	api, err := startAPI(n)
 	if err != nil {
