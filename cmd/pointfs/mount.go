@@ -304,6 +304,7 @@ func serveMount(o mountOptions, ready *os.File) (err error) {
 		n.mu.Lock()
 		n.share = func(ctx context.Context, rel string) (*publishReply, error) { return n.sharePath(ctx, fsys, rel) }
 		n.mu.Unlock()
+		go republish(ctx, n, fsys)
 	}
 	var extra []fuse.MountOption
 	if o.allowOther {

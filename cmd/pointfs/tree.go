@@ -227,6 +227,34 @@ func (n *node) publishRoot(ctx context.Context, root meta.ID, seq uint64) error 
 	return nil
 }
 
+// republishEvery is how often a mount signs its current root record again
+// (same sequence number, a later time): DHT nodes keep records in memory
+// and drop them after a day and a half, and a provider that joined since
+// the last change has none.
+const republishEvery = 6 * time.Hour
+
+// republish keeps the tree's root record on the network until ctx ends.
+func republish(ctx context.Context, n *node, fsys *fs.FS) {
+	t := time.NewTicker(republishEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		root, seq := fsys.Published()
+		if seq == 0 {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		if err := n.publishRoot(pctx, root, seq); err != nil && ctx.Err() == nil {
+			n.Log.Warn("republish the root record", "seq", seq, "err", err)
+		}
+		cancel()
+	}
+}
+
 // publishReply is the local API's answer to a publish.
 type publishReply struct {
 	Cap    string  `json:"cap"`
