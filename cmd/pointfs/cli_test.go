@@ -225,6 +225,18 @@ func TestDevnetPutGetStatusLs(t *testing.T) {
 
 func TestBadInputGivesOneLineErrors(t *testing.T) {
 	data := t.TempDir()
+	badKey := filepath.Join(t.TempDir(), "bad.key")
+	otherKey := filepath.Join(t.TempDir(), "other.key")
+	owned := t.TempDir() // a data dir with a key of its own
+	for path, content := range map[string]string{
+		badKey:                      "not a key\n",
+		otherKey:                    strings.Repeat("ab", 32) + "\n",
+		filepath.Join(owned, "key"): strings.Repeat("cd", 32) + "\n",
+	} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := []struct {
 		args []string
 		code int
@@ -236,6 +248,12 @@ func TestBadInputGivesOneLineErrors(t *testing.T) {
 		{[]string{"put", "--data", data, "--redundancy", "-1", "x"}, 2, "redundancy"},
 		{[]string{"status", "--data", data, filepath.Join(data, "nowhere")}, 1, "no such file"},
 		{[]string{"devnet"}, 2, "--data"},
+		{[]string{"mount", "--data", data, "--key", filepath.Join(data, "nokey"), data}, 1, "no such file"},
+		{[]string{"mount", "--data", data, "--key", badKey, data}, 1, "not a hex secp256k1 key"},
+		{[]string{"mount", "--data", owned, "--key", otherKey, data}, 1, "has another key already"},
+		{[]string{"mount", "--data", data, "--root", "pointfs1:abc", data}, 1, "capability"},
+		{[]string{"mount", "--data", data, "--root", "x", "--key", otherKey, data}, 2, "do not go together"},
+		{[]string{"publish", data}, 1, "not in a pointfs mount"},
 	}
 	for _, c := range cases {
 		r := run(t, c.args...)
