@@ -388,14 +388,7 @@ func (e *Engine) treeChunks(ctx context.Context, dir meta.ID) ([]meta.ID, error)
 	seen := map[meta.ID]bool{}
 	var out []meta.ID
 	addFile := func(id meta.ID) error {
-		var f *meta.File
-		err := e.store.View(ctx, func(tx meta.Tx) (err error) {
-			if f, err = tx.File(id); err != nil {
-				return err
-			}
-			f.Chunks, err = tx.FileChunks(id)
-			return err
-		})
+		f, err := e.fileChunks(ctx, id)
 		if err != nil {
 			return fmt.Errorf("file %s: %w", id, err)
 		}
