@@ -136,7 +136,8 @@ func TestAuditsDetectBadProvidersAndRepair(t *testing.T) {
 					}
 					old := !l.Created.After(before) // not a repair made during the round
 					if old && l.Provider != victim && l.State == meta.LinkSigned && (l.LastAudit == nil || !l.LastAudit.OK) {
-						t.Errorf("chunk %d: healthy link at %s has audit %+v", cs.Index, l.Provider, l.LastAudit)
+						t.Errorf("chunk %d: healthy link at %s has audit %+v (created %v, updated %v, next audit %v, %d segments, round at %v)",
+							cs.Index, l.Provider, l.LastAudit, l.Created, l.Updated, l.NextAudit, len(l.Segments), before)
 					}
 				}
 			}
