@@ -30,6 +30,7 @@ bench: build
 	bash bench/upload.sh
 	@if [ -f bench/mount.sh ]; then bash bench/mount.sh; fi
 	bash bench/compare.sh
+	bash bench/recover.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

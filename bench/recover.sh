@@ -54,13 +54,13 @@ log "writing the tree through the mount and waiting until it is published"
 t1=$(now)
 cp -r "$work/tree/." "$work/mnt/"
 for _ in $(seq 3000); do
-  st=$(getfattr --only-values -n user.point.status "$work/mnt" 2>/dev/null || true)
+  st=$(getfattr --absolute-names --only-values -n user.point.status "$work/mnt" 2>/dev/null || true)
   [ "$st" = uploaded ] && break
   sleep 0.2
 done
 [ "$st" = uploaded ] || { echo "the tree was not published (status $st)"; exit 1; }
 published=$(calc "$(now) - $t1")
-seq=$(getfattr --only-values -n user.point.seq "$work/mnt")
+seq=$(getfattr --absolute-names --only-values -n user.point.seq "$work/mnt")
 "$BIN" unmount "$work/mnt"
 rm -rf "$work/a"
 
