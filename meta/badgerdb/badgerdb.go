@@ -7,7 +7,9 @@
 //	x id32            → the file's chunk ids, 32 bytes each
 //	c id32            → Chunk (JSON)
 //	u id32            → ""   chunks in ChunkUploading: the in-flight index
-//	                           (mirrored in memory, see DB.inflight)
+//	                           (mirrored in memory, see DB.inflight; the
+//	                           c, i and l records of those with links are
+//	                           kept in memory too, see hot.go)
 //	r chunk32 file32  → ""   chunk used by file
 //	l chunk32 link16  → Link (JSON)
 //	i chunk32         → the chunk's link ids, 16 bytes each, ascending
@@ -76,8 +78,13 @@ type DB struct {
 	// one: after 100,000 chunks were uploaded, a scan that finds a handful
 	// took ten times as long as in an empty store. The mirror is loaded at
 	// Open and brought in step after each commit that touched u keys.
-	imu      sync.Mutex
+	imu      sync.RWMutex
 	inflight map[meta.ID]struct{}
+	// hot keeps the records of chunks in flight that have links (hot.go);
+	// pending counts the commits under way that write records of a
+	// chunk. Both under imu.
+	hot     map[meta.ID]*hotChunk
+	pending map[meta.ID]int
 }
 
 var _ meta.Store = (*DB)(nil)
@@ -106,7 +113,8 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store %s: %w", dir, err)
 	}
-	d := &DB{db: db, log: log, inflight: make(map[meta.ID]struct{})}
+	d := &DB{db: db, log: log, inflight: make(map[meta.ID]struct{}),
+		hot: make(map[meta.ID]*hotChunk), pending: make(map[meta.ID]int)}
 	err = db.View(func(txn *badger.Txn) error {
 		return (&tx{txn: txn}).scan([]byte{pUpload}, false, func(k, _ []byte) error {
 			var id meta.ID
@@ -122,6 +130,10 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 	if err := d.indexLinkIDs(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open metadata store %s: index link ids: %w", dir, err)
+	}
+	if err := d.loadHot(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open metadata store %s: read records in flight: %w", dir, err)
 	}
 	return d, nil
 }
@@ -193,14 +205,7 @@ func (d *DB) Update(ctx context.Context, fn func(meta.Tx) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var t *tx
-		err := d.db.Update(func(txn *badger.Txn) error {
-			t = &tx{txn: txn, d: d}
-			return fn(t)
-		})
-		if err == nil && len(t.upload) > 0 {
-			d.syncInflight(t.upload)
-		}
+		err := d.update(fn)
 		if !errors.Is(err, badger.ErrConflict) || attempt > 100 {
 			return err
 		}
@@ -208,47 +213,36 @@ func (d *DB) Update(ctx context.Context, fn func(meta.Tx) error) error {
 	}
 }
 
-// syncInflight brings the mirror of the in-flight index in step for the
-// chunks a committed transaction changed there. It reads their u keys as
-// committed now rather than applying the transaction's own view: two
-// transactions may return from their commits in either order, and the last
-// to read sees the last commit.
-func (d *DB) syncInflight(changed map[meta.ID]bool) {
-	d.imu.Lock()
-	defer d.imu.Unlock()
-	err := d.db.View(func(txn *badger.Txn) error {
-		for id := range changed {
-			_, err := txn.Get(key(pUpload, id[:]))
-			switch {
-			case err == nil:
-				d.inflight[id] = struct{}{}
-			case errors.Is(err, badger.ErrKeyNotFound):
-				delete(d.inflight, id)
-			default:
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		// Fall back on what the transaction wrote: it did commit.
-		d.log.Warn("read in-flight index", "err", err)
-		for id, up := range changed {
-			if up {
-				d.inflight[id] = struct{}{}
-			} else {
-				delete(d.inflight, id)
-			}
-		}
+// update is badger's DB.Update with the in-memory mirrors kept in step:
+// the chunks whose records fn wrote are held before the commit and
+// refreshed after it (hot.go).
+func (d *DB) update(fn func(meta.Tx) error) error {
+	if d.db.IsClosed() {
+		return badger.ErrDBClosed
 	}
+	txn := d.db.NewTransaction(true)
+	defer txn.Discard()
+	t := &tx{txn: txn, d: d, update: true}
+	if err := fn(t); err != nil {
+		return err
+	}
+	d.hold(t)
+	err := txn.Commit()
+	d.afterCommit(t, err)
+	return err
 }
 
 type tx struct {
 	txn *badger.Txn
 	d   *DB
+	// update is set in a read-write transaction: its reads go to badger,
+	// which tracks them to detect conflicts, never to the hot set.
+	update bool
 	// upload holds the in-flight index changes of this transaction:
 	// chunk id → now in it.
 	upload map[meta.ID]bool
+	// touched holds the chunks whose records (c, i, l) it wrote.
+	touched map[meta.ID]*touched
 }
 
 func (t *tx) setUploading(id meta.ID, up bool) {
@@ -285,12 +279,30 @@ func (t *tx) getJSON(k []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	return item.Value(func(b []byte) error {
-		if err := json.Unmarshal(b, v); err != nil {
-			return fmt.Errorf("%w: record %q: %v", meta.ErrCorrupt, k, err)
-		}
-		return nil
-	})
+	return item.Value(func(b []byte) error { return decode(k, b, v) })
+}
+
+// getHotJSON is getJSON of a chunk's record (kind and link as in
+// hotRecord), from the hot set when it holds the one this transaction
+// would read.
+func (t *tx) getHotJSON(chunk meta.ID, kind byte, link meta.LinkID, k []byte, v any) error {
+	r, ok := t.hotRecord(chunk, kind, link)
+	if !ok {
+		return t.getJSON(k, v)
+	}
+	if !r.found {
+		return meta.ErrNotFound
+	}
+	return decode(k, r.val, v)
+}
+
+// decode decodes record b of key k into v; v gets its own copy of
+// everything (goccy/go-json copies its input before decoding).
+func decode(k, b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: record %q: %v", meta.ErrCorrupt, k, err)
+	}
+	return nil
 }
 
 func (t *tx) putJSON(k []byte, v any) error {
@@ -400,13 +412,14 @@ func (t *tx) Files(fn func(*meta.File) error) error {
 
 func (t *tx) Chunk(id meta.ID) (*meta.Chunk, error) {
 	var c meta.Chunk
-	if err := t.getJSON(key(pChunk, id[:]), &c); err != nil {
+	if err := t.getHotJSON(id, pChunk, meta.LinkID{}, key(pChunk, id[:]), &c); err != nil {
 		return nil, fmt.Errorf("chunk %s: %w", id, err)
 	}
 	return &c, nil
 }
 
 func (t *tx) PutChunk(c *meta.Chunk) error {
+	t.touch(c.ID, nil, false)
 	if err := t.putJSON(key(pChunk, c.ID[:]), c); err != nil {
 		return err
 	}
@@ -438,6 +451,7 @@ func (t *tx) putUploading(id meta.ID, up bool) error {
 }
 
 func (t *tx) DeleteChunk(id meta.ID) error {
+	t.touch(id, nil, false)
 	if err := t.putUploading(id, false); err != nil {
 		return err
 	}
@@ -447,7 +461,7 @@ func (t *tx) DeleteChunk(id meta.ID) error {
 // Uploading reads the in-memory mirror of the in-flight index, as of the
 // latest commit, with this transaction's own changes on top; in id order.
 func (t *tx) Uploading(fn func(meta.ID) error) error {
-	t.d.imu.Lock()
+	t.d.imu.RLock()
 	ids := make([]meta.ID, 0, len(t.d.inflight)+len(t.upload))
 	for id := range t.d.inflight {
 		if up, ok := t.upload[id]; !ok || up {
@@ -459,7 +473,7 @@ func (t *tx) Uploading(fn func(meta.ID) error) error {
 			ids = append(ids, id)
 		}
 	}
-	t.d.imu.Unlock()
+	t.d.imu.RUnlock()
 	slices.SortFunc(ids, func(a, b meta.ID) int { return bytes.Compare(a[:], b[:]) })
 	for _, id := range ids {
 		if err := fn(id); err != nil {
@@ -490,7 +504,7 @@ func (t *tx) ChunkFiles(chunk meta.ID) ([]meta.ID, error) {
 
 func (t *tx) Link(chunk meta.ID, id meta.LinkID) (*meta.Link, error) {
 	var l meta.Link
-	if err := t.getJSON(key(pLink, chunk[:], id[:]), &l); err != nil {
+	if err := t.getHotJSON(chunk, pLink, id, key(pLink, chunk[:], id[:]), &l); err != nil {
 		return nil, fmt.Errorf("link %s of chunk %s: %w", id, chunk, err)
 	}
 	return &l, nil
@@ -510,7 +524,7 @@ func (t *tx) Links(chunk meta.ID) ([]*meta.Link, error) {
 	for i := 0; i < len(ids); i += 16 {
 		var l meta.Link
 		k := key(pLink, chunk[:], ids[i:i+16])
-		err := t.getJSON(k, &l)
+		err := t.getHotJSON(chunk, pLink, meta.LinkID(ids[i:i+16]), k, &l)
 		if errors.Is(err, meta.ErrNotFound) {
 			return nil, fmt.Errorf("%w: link %x of chunk %s is listed but missing", meta.ErrCorrupt, ids[i:i+16], chunk)
 		}
@@ -525,6 +539,9 @@ func (t *tx) Links(chunk meta.ID) ([]*meta.Link, error) {
 // linkIDs returns the chunk's link id list (16 bytes each, ascending); the
 // slice is the caller's.
 func (t *tx) linkIDs(chunk meta.ID) ([]byte, error) {
+	if r, ok := t.hotRecord(chunk, pLinkID, meta.LinkID{}); ok {
+		return bytes.Clone(r.val), nil // checked when kept; nil when missing
+	}
 	item, err := t.txn.Get(key(pLinkID, chunk[:]))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, nil
@@ -555,6 +572,7 @@ func (t *tx) listLink(chunk meta.ID, id meta.LinkID, add bool) error {
 	default:
 		ids = slices.Delete(ids, i*16, i*16+16)
 	}
+	t.touch(chunk, &id, true)
 	if len(ids) == 0 {
 		return t.del(key(pLinkID, chunk[:]))
 	}
@@ -583,6 +601,7 @@ func (t *tx) PutLink(l *meta.Link) error {
 	if err := t.listLink(l.Chunk, l.ID, true); err != nil {
 		return err
 	}
+	t.touch(l.Chunk, &l.ID, false)
 	return t.putJSON(key(pLink, l.Chunk[:], l.ID[:]), l)
 }
 
@@ -614,6 +633,7 @@ func (t *tx) DeleteLink(chunk meta.ID, id meta.LinkID) error {
 	if err := t.listLink(chunk, id, false); err != nil {
 		return err
 	}
+	t.touch(chunk, &id, false)
 	return t.del(key(pLink, chunk[:], id[:]))
 }
 
