@@ -102,7 +102,10 @@ func (e *Engine) recoverTagged(ctx context.Context, s tagSecrets, own bool) (Rec
 	}
 	pol := e.DefaultPolicy()
 	// Records go in batches: one transaction cannot hold a large tree.
-	const batch = 500
+	// A signed link with its chunk and index entries is ~2.5 KB of a
+	// transaction; the store's limit holds ~500 (meta/badgerdb's
+	// TestTransactionCapacity), so 200 leave room for larger records.
+	const batch = 200
 	for start := 0; start < len(links); start += batch {
 		part := links[start:min(start+batch, len(links))]
 		var nl, nc int

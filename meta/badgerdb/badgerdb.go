@@ -104,11 +104,29 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 		// Modest caches: the daemon's memory goal is 256 MiB in all, and
 		// badger's defaults (five 64 MiB memtables, a 256 MiB block
 		// cache) would take twice that by themselves.
-		WithMemTableSize(16 << 20).
-		WithNumMemtables(3).
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20).
-		WithValueLogFileSize(128 << 20)
+		WithValueLogFileSize(128 << 20).
+		// An upload rewrites every link at each of its states: ~180 MB
+		// of records per GiB at redundancy 3, so memtables fill and flush
+		// all the time. Flushing one builds its table in memory at three
+		// to four times its size (blocks, their compressed copies, an
+		// allocator that doubles) and badger keeps those buffers pooled
+		// while flushes go on; the memtable's size sets that peak. In heap
+		// profiles of a 1 GiB upload through the mount, a flush of a 16 MiB
+		// memtable held up to 108 MiB, of an 8 MiB one 36-44 MiB. 8 MiB is
+		// the least that keeps a transaction's limit (15% of it, 1.2 MiB)
+		// at or above the 1 MiB value threshold, as badger requires.
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(3).
+		// Tables are written through a shared mapping, so every table
+		// written since start counts in the daemon's RSS until it is
+		// compacted away: three level-0 tables rather than five, and 8 KiB
+		// blocks (a 4 KiB block holds one ~2 KiB link record and wastes
+		// the rest; larger ones also compress better), keep fewer and
+		// smaller tables mapped.
+		WithNumLevelZeroTables(3).
+		WithBlockSize(8 << 10)
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store %s: %w", dir, err)

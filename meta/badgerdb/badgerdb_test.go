@@ -417,3 +417,58 @@ func TestLinkIDLists(t *testing.T) {
 		t.Fatalf("after the upgrade: %d links of c2, want 1", len(ls))
 	}
 }
+
+// What callers put in one transaction must fit in badger's limit, which is
+// 15% of the memtable size: upload's recovery writes signed links 200 at a
+// time, file references 1000 chunks at a time. This holds them with room
+// to spare (twice as many), so a smaller memtable cannot quietly break
+// them.
+func TestTransactionCapacity(t *testing.T) {
+	db := open(t, t.TempDir())
+	defer db.Close()
+	ctx := context.Background()
+	now := time.Now()
+	err := db.Update(ctx, func(tx meta.Tx) error {
+		for i := range 400 / 3 {
+			c := &meta.Chunk{ID: meta.ID{byte(i), byte(i >> 8), 1}, Size: meta.DefaultChunkSize, Redundancy: 3,
+				Expires: now, Autorenew: true}
+			for range 3 {
+				if err := tx.PutChunk(c); err != nil {
+					return err
+				}
+				l := &meta.Link{ID: meta.NewLinkID(), Chunk: c.ID, Provider: "16Uiu2HAmQn4sz2K7xyqF2Lg2sxpqZ5s9u4b5Rr2F3yqP1c3hYt5z",
+					State: meta.LinkSigned, SegmentSize: meta.DefaultSegmentSize, SegmentHash: "blake3",
+					SealedLen: meta.DefaultChunkSize, Segments: make(meta.IDList, meta.DefaultChunkSize/meta.DefaultSegmentSize),
+					Expires: now, Price: "7776000000", Rate: "1",
+					Pledge:   &meta.Pledge{Length: meta.DefaultChunkSize, Expires: now.Unix(), Signature: make([]byte, 65)},
+					Payments: []meta.Payment{{Channel: 1, Amount: "7776000000", Cumulative: "7776000000", Acked: true}},
+					Created:  now, Updated: now, NextAudit: now}
+				if err := tx.PutLink(l); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("400 signed links in one transaction: %v", err)
+	}
+	file := meta.ID{0xf1}
+	err = db.Update(ctx, func(tx meta.Tx) error {
+		for i := range 2000 {
+			id := meta.ID{byte(i), byte(i >> 8), 2}
+			c := &meta.Chunk{ID: id, Size: meta.DefaultChunkSize, State: meta.ChunkUploading, Redundancy: 3,
+				Expires: now, Refs: 1, Autorenew: true}
+			if err := tx.PutChunk(c); err != nil {
+				return err
+			}
+			if err := tx.AddChunkRef(id, file); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("2000 chunk references in one transaction: %v", err)
+	}
+}
