@@ -126,6 +126,29 @@ func Restore(ctx context.Context, store meta.Store, eng Engine, root meta.ID, se
 	return nil
 }
 
+// NeedsRestore reports whether a Restore into store is due: its tree is
+// empty (no root, or a root without entries) or a Restore into it did not
+// finish.
+func NeedsRestore(ctx context.Context, store meta.Store) (bool, error) {
+	need := true
+	err := store.View(ctx, func(tx meta.Tx) error {
+		if _, err := tx.Get(keyRestore); err == nil {
+			return nil
+		} else if !errors.Is(err, meta.ErrNotFound) {
+			return err
+		}
+		err := tx.ReadDir(meta.RootInode, func(string, meta.Inode) error {
+			need = false
+			return errStop
+		})
+		if errors.Is(err, errStop) || errors.Is(err, meta.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	return need, err
+}
+
 type restorer struct {
 	store meta.Store
 	eng   Engine

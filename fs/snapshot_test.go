@@ -673,6 +673,13 @@ func TestRestoreResume(t *testing.T) {
 
 	dbDir := filepath.Join(t.TempDir(), "restored")
 	db := openStore(t, dbDir)
+	needs := func(want bool) {
+		t.Helper()
+		if got, err := NeedsRestore(ctx, db); err != nil || got != want {
+			t.Fatalf("NeedsRestore = %v (%v), want %v", got, err, want)
+		}
+	}
+	needs(true) // empty
 	for _, failAt := range []int{3, 200, 100} {
 		w.eng.mu.Lock()
 		w.eng.adopts, w.eng.adoptFailAt = 0, failAt
@@ -684,6 +691,7 @@ func TestRestoreResume(t *testing.T) {
 		// A crash: the store is closed and opened again.
 		db.Close()
 		db = openStore(t, dbDir)
+		needs(true) // partly restored: the restore is still due
 	}
 	w.eng.mu.Lock()
 	w.eng.adoptFailAt = 0
@@ -692,6 +700,7 @@ func TestRestoreResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	needs(false)
 	compareTrees(t, dumpTree(t, db), want)
 	// Each restored file and directory file holds exactly one more
 	// reference.

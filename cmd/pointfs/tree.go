@@ -27,7 +27,6 @@ import (
 
 // Keys of the small values this wiring keeps in the store.
 const (
-	keyRestoring  = "cmd/restoring"  // the root being restored; gone when done
 	keyShareRoot  = "cmd/share-root" // the shared tree a read-only data dir holds
 	capPrefix     = "pointfs1:"      // capability strings: pointfs1:ROOT:SECRET
 	recoverBudget = 90 * time.Second // how long a mount may spend restoring
@@ -84,40 +83,11 @@ func parseCap(s string) (root meta.ID, secret [32]byte, err error) {
 	return root, [32]byte(b), nil
 }
 
-// needsRestore reports whether the store's tree is empty, or a restore
-// into it was cut short.
-func needsRestore(ctx context.Context, st meta.Store) (bool, error) {
-	need := false
-	err := st.View(ctx, func(tx meta.Tx) error {
-		if _, err := tx.Get(keyRestoring); err == nil {
-			need = true
-			return nil
-		} else if !errors.Is(err, meta.ErrNotFound) {
-			return err
-		}
-		need = true
-		err := tx.ReadDir(meta.RootInode, func(string, meta.Inode) error {
-			need = false
-			return errStop
-		})
-		if errors.Is(err, errStop) || errors.Is(err, meta.ErrNotFound) {
-			return nil
-		}
-		return err
-	})
-	return need, err
-}
-
-var errStop = errors.New("stop")
-
 // restoreTree rebuilds the tree root (of sequence seq) into n's empty
-// store: the links first (the engine's recover), then the nodes. A mark in
-// the store makes a restore cut short run again at the next mount.
+// store: the links first (the engine's recover), then the nodes. Both are
+// safe to run again: a restore cut short is finished at the next mount
+// (fs.NeedsRestore says so).
 func restoreTree(ctx context.Context, n *node, root meta.ID, seq uint64, recoverLinks func(context.Context) (string, error), log *slog.Logger) (string, error) {
-	err := n.Store.Update(ctx, func(tx meta.Tx) error { return tx.Put(keyRestoring, []byte(root.String())) })
-	if err != nil {
-		return "", err
-	}
 	found, err := recoverLinks(ctx)
 	if err != nil {
 		return "", err
@@ -125,14 +95,13 @@ func restoreTree(ctx context.Context, n *node, root meta.ID, seq uint64, recover
 	if err := fs.Restore(ctx, n.Store, engineAdapter{n.Engine}, root, seq, log); err != nil {
 		return "", fmt.Errorf("restore the tree %s: %w", root, err)
 	}
-	err = n.Store.Update(ctx, func(tx meta.Tx) error { return tx.Delete(keyRestoring) })
-	return found, err
+	return found, nil
 }
 
 // recoverOwnTree finds the newest root record of n's key on the network
 // and restores it into n's empty store. It says what it did, for the user.
 func recoverOwnTree(ctx context.Context, n *node, log *slog.Logger) (string, error) {
-	need, err := needsRestore(ctx, n.Store)
+	need, err := fs.NeedsRestore(ctx, n.Store)
 	if err != nil || !need {
 		return "", err
 	}
@@ -181,7 +150,7 @@ func openShare(ctx context.Context, n *node, c string, log *slog.Logger) (string
 	if held != nil && string(held) != root.String() {
 		return "", fmt.Errorf("data dir %s holds the shared tree %s: use another --data for %s", n.Data, held, root)
 	}
-	need, err := needsRestore(ctx, n.Store)
+	need, err := fs.NeedsRestore(ctx, n.Store)
 	if err != nil {
 		return "", err
 	}
