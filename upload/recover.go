@@ -320,6 +320,7 @@ func (e *Engine) Share(ctx context.Context, dir meta.ID) (secret [32]byte, tagge
 		l *meta.Link
 	}
 	var jobs []job
+	replicas := make(map[meta.ID]int, len(chunks)) // signed links per chunk
 	for _, id := range chunks {
 		var links []*meta.Link
 		err := e.store.View(ctx, func(tx meta.Tx) (err error) {
@@ -341,6 +342,7 @@ func (e *Engine) Share(ctx context.Context, dir meta.ID) (secret [32]byte, tagge
 		if n == 0 {
 			return secret, 0, fmt.Errorf("share: chunk %s has no signed link yet: %w", id, meta.ErrUnavailable)
 		}
+		replicas[id] = n
 	}
 	var (
 		mu     sync.Mutex
@@ -367,19 +369,11 @@ func (e *Engine) Share(ctx context.Context, dir meta.ID) (secret [32]byte, tagge
 		}()
 	}
 	wg.Wait()
-	for _, id := range chunks {
-		if failed[id] > 0 {
-			// A chunk none of whose replicas took the tag is unreadable
-			// through the share.
-			n := 0
-			for _, j := range jobs {
-				if j.l.Chunk == id {
-					n++
-				}
-			}
-			if failed[id] == n {
-				return secret, tagged, fmt.Errorf("share: no provider of chunk %s took its tag: %w", id, meta.ErrUnavailable)
-			}
+	for id, n := range failed {
+		// A chunk none of whose replicas took the tag is unreadable
+		// through the share.
+		if n == replicas[id] {
+			return secret, tagged, fmt.Errorf("share: no provider of chunk %s took its tag: %w", id, meta.ErrUnavailable)
 		}
 	}
 	return secret, tagged, nil
