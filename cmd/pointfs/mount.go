@@ -278,6 +278,9 @@ func serveMount(o mountOptions, ready *os.File) (err error) {
 	case o.key != "":
 		note, err = recoverOwnTree(ctx, n, log)
 	}
+	if err == nil && o.share == "" {
+		err = notAShare(ctx, n)
+	}
 	if err != nil {
 		return err
 	}

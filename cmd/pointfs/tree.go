@@ -182,6 +182,21 @@ func openShare(ctx context.Context, n *node, c string, log *slog.Logger) (string
 	return fmt.Sprintf("mounted the shared tree %s read-only: %s", root, found), nil
 }
 
+// notAShare refuses to mount writable a data dir that holds someone
+// else's shared tree: its engine must only read.
+func notAShare(ctx context.Context, n *node) error {
+	return n.Store.View(ctx, func(tx meta.Tx) error {
+		held, err := tx.Get(keyShareRoot)
+		switch {
+		case errors.Is(err, meta.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		return fmt.Errorf("data dir %s holds the shared tree %s: mount it with --root CAP (read-only)", n.Data, held)
+	})
+}
+
 // publishRoot signs a root record for the tree and puts it on the network.
 func (n *node) publishRoot(ctx context.Context, root meta.ID, seq uint64) error {
 	rec, err := provider.SignRoot(n.key, root, seq, time.Now())

@@ -235,11 +235,18 @@ func TestTreeOnTheNetwork(t *testing.T) {
 			t.Errorf("%s on the shared tree: %v, want EROFS", name, err)
 		}
 	}
-	r = run(t, "mount", "--data", dataR, "--root", capPrefix+strings.Repeat("0", 64)+":"+strings.Repeat("1", 64), filepath.Join(base, "other"))
-	if r.code == 0 {
-		t.Error("a second share mounted on a data dir that holds one")
-	}
 	unmountAt(t, mpR)
+	other := filepath.Join(base, "other")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "mount", "--data", dataR, "--root", capPrefix+strings.Repeat("0", 64)+":"+strings.Repeat("1", 64), other)
+	if r.code == 0 || !strings.Contains(r.stderr, "holds the shared tree") {
+		t.Errorf("a second share on a data dir that holds one: exit %d, %s", r.code, r.stderr)
+	}
+	if r := run(t, "mount", "--data", dataR, other); r.code == 0 || !strings.Contains(r.stderr, "--root") {
+		t.Errorf("a data dir holding a share mounted writable: exit %d, %s", r.code, r.stderr)
+	}
 
 	// The owner's machine is lost: only the key file is left.
 	unmountAt(t, mpA)
