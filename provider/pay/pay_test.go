@@ -89,7 +89,9 @@ func TestBadVouchersRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payee, err := pay.NewPayee(pay.PayeeConfig{Chain: ch, Key: provKey, Store: newMemKV()})
+	// The test moves the chain's clock by hand: the payee reads it for
+	// every voucher (TestPayeeRereadsChainClock covers the default).
+	payee, err := pay.NewPayee(pay.PayeeConfig{Chain: ch, Key: provKey, Store: newMemKV(), ClockTTL: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,5 +246,53 @@ func TestPayeeClaimsBeforeExpiry(t *testing.T) {
 	chans, err := payee.Channels()
 	if err != nil || len(chans) != 1 || chans[0].Unclaimed.Sign() != 0 || chans[0].Claimed.Cmp(big.NewInt(4242)) != 0 {
 		t.Fatalf("channels after the claim: %+v, %v", chans, err)
+	}
+}
+
+// TestPayeeRereadsChainClock: Accept reuses a reading of the chain's clock
+// for ClockTTL only. Once it is older, a jump of the chain's clock is seen:
+// a voucher on a channel that now expires within MinRemaining is refused,
+// one on a channel with time left is still taken.
+func TestPayeeRereadsChainClock(t *testing.T) {
+	clientKey, provKey := newKey(t), newKey(t)
+	d := startChain(t, clientKey, provKey)
+	ctx := ctxT(t)
+	payer, err := pay.NewPayer(pay.PayerConfig{Chain: d.Chain(), Key: clientKey, Store: openStore(t), Lifetime: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 300 * time.Millisecond
+	payee, err := pay.NewPayee(pay.PayeeConfig{Chain: d.Chain(), Key: provKey, Store: newMemKV(), MinRemaining: time.Hour, ClockTTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay1 := func() error {
+		v, err := payer.Pay(ctx, addr(provKey), big.NewInt(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = payee.Accept(ctx, addr(clientKey), v)
+		return err
+	}
+	for range 3 {
+		if err := pay1(); err != nil {
+			t.Fatalf("voucher on a two-day channel: %v", err)
+		}
+	}
+	// 46 h 30 min later the channel has 90 minutes left: still enough.
+	if err := d.AdjustTime(46*time.Hour + 30*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ttl + 50*time.Millisecond)
+	if err := pay1(); err != nil {
+		t.Fatalf("voucher with 90 minutes left: %v", err)
+	}
+	// 40 minutes more and it has 50 minutes: under MinRemaining.
+	if err := d.AdjustTime(40 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ttl + 50*time.Millisecond)
+	if err := pay1(); !errors.Is(err, pay.ErrBadVoucher) {
+		t.Fatalf("voucher on a channel expiring within MinRemaining: %v, want ErrBadVoucher", err)
 	}
 }

@@ -43,6 +43,7 @@ const (
 	DefaultMinRemaining = 10 * time.Minute
 	DefaultClaimBefore  = time.Hour
 	DefaultClaimCheck   = time.Minute
+	DefaultClockTTL     = 5 * time.Second
 )
 
 // PayeeConfig configures a Payee.
@@ -61,7 +62,16 @@ type PayeeConfig struct {
 	// ClaimCheck is how often Run looks for channels to claim
 	// (DefaultClaimCheck when 0).
 	ClaimCheck time.Duration
-	Logger     *slog.Logger
+	// ClockTTL is how long Accept trusts a reading of the chain's clock,
+	// advanced by the wall clock since (DefaultClockTTL when 0; negative:
+	// read it for every voucher). A voucher only needs the clock to tell
+	// whether its channel is about to expire, and reading it costs a round
+	// trip to the chain's node per voucher: a node serving thousands of
+	// vouchers a second spent most of that on the header of the same
+	// block. A chain's clock moves with the wall clock; only a dev chain
+	// whose clock is moved by hand needs a fresh reading each time.
+	ClockTTL time.Duration
+	Logger   *slog.Logger
 }
 
 // Payee is the provider's side of the payment channels: it verifies the
@@ -76,6 +86,10 @@ type Payee struct {
 	mu       sync.Mutex // serializes voucher acceptance and account changes
 	claimMu  sync.Mutex // one claim round at a time
 	accounts map[common.Address]*account
+
+	clockMu   sync.Mutex
+	chainTime time.Time // the chain's clock, as last read
+	readAt    time.Time // when it was read (wall clock, monotonic)
 }
 
 // channelRecord is what a Payee keeps of one channel.
@@ -124,6 +138,9 @@ func NewPayee(cfg PayeeConfig) (*Payee, error) {
 	}
 	if cfg.ClaimCheck <= 0 {
 		cfg.ClaimCheck = DefaultClaimCheck
+	}
+	if cfg.ClockTTL == 0 {
+		cfg.ClockTTL = DefaultClockTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -183,7 +200,7 @@ func (p *Payee) Accept(ctx context.Context, client common.Address, v *Voucher) (
 		return nil, fmt.Errorf("%w: %v wei on channel %d, the last accepted is %v", ErrStaleVoucher, v.Cumulative, v.Channel, last)
 	}
 
-	now, err := p.now(ctx)
+	now, err := p.recentNow(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -333,10 +350,30 @@ func (p *Payee) now(ctx context.Context) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	if w := time.Now(); w.After(t) {
-		return w, nil
+	w := time.Now()
+	p.clockMu.Lock()
+	p.chainTime, p.readAt = t, w
+	p.clockMu.Unlock()
+	return later(w, t), nil
+}
+
+// recentNow is now from a reading of the chain's clock at most ClockTTL
+// old, moved on by the wall clock since.
+func (p *Payee) recentNow(ctx context.Context) (time.Time, error) {
+	p.clockMu.Lock()
+	t, at := p.chainTime, p.readAt
+	p.clockMu.Unlock()
+	if since := time.Since(at); !at.IsZero() && since < p.cfg.ClockTTL {
+		return later(time.Now(), t.Add(since)), nil
 	}
-	return t, nil
+	return p.now(ctx)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // ChannelInfo is a channel as the Payee knows it.
