@@ -3,6 +3,9 @@ package upload_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/pointfs/pointfs/meta"
 	"github.com/pointfs/pointfs/meta/chunkinfo"
+	"github.com/pointfs/pointfs/meta/merkle"
 	"github.com/pointfs/pointfs/upload"
 )
 
@@ -137,6 +141,49 @@ func TestShareAndReadElsewhere(t *testing.T) {
 	readTree(t, reader.engine, dir, files)
 	if _, err := reader.engine.PutFile(ctx, bytes.NewReader([]byte("x")), upload.PutOptions{}); err == nil {
 		t.Fatal("a read-only engine accepted a put")
+	}
+
+	// A shared link's key comes from the sharer's tag, not from our
+	// master: what it opens is checked against the chunk id, so a wrong
+	// key is an error, never wrong bytes.
+	forged := openClient(t, t.TempDir(), servers, func(c *upload.Config) { c.ReadOnly = true })
+	if _, err := forged.engine.RecoverShare(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := forged.engine.Adopt(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := chunkinfo.DecodeDir(readAll(t, forged.engine, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var small meta.ID
+	for _, ent := range entries {
+		if ent.Name == "b" {
+			small = ent.ID
+		}
+	}
+	if err := forged.engine.Adopt(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	err = forged.db.Update(ctx, func(tx meta.Tx) error {
+		links, err := tx.Links(merkle.Keccak256(files["b"]))
+		if err != nil || len(links) == 0 {
+			return fmt.Errorf("links of b's chunk: %d, %v", len(links), err)
+		}
+		for _, l := range links {
+			l.Key[0] ^= 1
+			if err := tx.PutLink(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := forged.engine.Get(ctx, small, io.Discard); !errors.Is(err, meta.ErrCorrupt) {
+		t.Fatalf("read through a wrong link key: %v, want ErrCorrupt", err)
 	}
 
 	other := openClient(t, t.TempDir(), servers, func(c *upload.Config) { c.ReadOnly = true })
