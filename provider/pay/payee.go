@@ -65,11 +65,11 @@ type PayeeConfig struct {
 	// ClockTTL is how long Accept trusts a reading of the chain's clock,
 	// advanced by the wall clock since (DefaultClockTTL when 0; negative:
 	// read it for every voucher). A voucher only needs the clock to tell
-	// whether its channel is about to expire, and reading it costs a round
-	// trip to the chain's node per voucher: a node serving thousands of
-	// vouchers a second spent most of that on the header of the same
-	// block. A chain's clock moves with the wall clock; only a dev chain
-	// whose clock is moved by hand needs a fresh reading each time.
+	// whether its channel is about to expire, and each reading is a round
+	// trip to the chain's node: read per voucher, it was most of the
+	// devnet node's CPU during an upload. A chain's clock moves with the
+	// wall clock; only a dev chain whose clock is moved by hand needs a
+	// fresh reading each time.
 	ClockTTL time.Duration
 	Logger   *slog.Logger
 }
