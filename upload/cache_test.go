@@ -3,10 +3,13 @@ package upload
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -25,7 +28,7 @@ func chunkOf(t *testing.T, n int) (meta.ID, []byte) {
 
 func wantChunk(t *testing.T, c *Cache, id meta.ID, data []byte) {
 	t.Helper()
-	got, err := c.Get(id)
+	got, _, err := c.Get(id)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("Get %s: %d bytes, %v; want %d bytes", id, len(got), err, len(data))
 	}
@@ -46,7 +49,7 @@ func wantChunk(t *testing.T, c *Cache, id meta.ID, data []byte) {
 
 func wantMissing(t *testing.T, c *Cache, id meta.ID) {
 	t.Helper()
-	if _, err := c.Get(id); !errors.Is(err, meta.ErrNotFound) {
+	if _, _, err := c.Get(id); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("Get %s: %v, want ErrNotFound", id, err)
 	}
 	if _, err := c.ReadInto(id, make([]byte, 1<<20)); !errors.Is(err, meta.ErrNotFound) {
@@ -139,6 +142,123 @@ func TestCachePacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantChunk(t, c, id, b)
+}
+
+// wantChecked requires Get to say whether chunk id's bytes were checked
+// against the checksum kept with them.
+func wantChecked(t *testing.T, c *Cache, id meta.ID, want bool) {
+	t.Helper()
+	if _, checked, err := c.Get(id); err != nil || checked != want {
+		t.Fatalf("Get %s: checked %v, %v; want checked %v", id, checked, err, want)
+	}
+}
+
+// A chunk whose bytes changed on disk reads as corrupt, before and after a
+// reopen, through Get and ReadInto; the chunks beside it still read.
+func TestCacheDetectsDamagedChunks(t *testing.T) {
+	dir := t.TempDir()
+	c, err := OpenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ab := chunkOf(t, 10000)
+	b, bb := chunkOf(t, 20000)
+	for _, x := range []struct {
+		id meta.ID
+		b  []byte
+	}{{a, ab}, {b, bb}} {
+		if err := c.Put(x.id, x.b); err != nil {
+			t.Fatal(err)
+		}
+		wantChecked(t, c, x.id, true)
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("packs %v, want one", packs)
+	}
+	f, err := os.OpenFile(packs[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Chunk b follows chunk a: flip a byte in its middle.
+	if _, err := f.WriteAt([]byte{^bb[5000]}, int64(len(ab))+5000); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for round := range 2 {
+		if _, _, err := c.Get(b); !errors.Is(err, meta.ErrCorrupt) {
+			t.Fatalf("round %d: Get of a damaged chunk: %v, want ErrCorrupt", round, err)
+		}
+		if _, err := c.ReadInto(b, make([]byte, len(bb))); !errors.Is(err, meta.ErrCorrupt) {
+			t.Fatalf("round %d: ReadInto of a damaged chunk: %v, want ErrCorrupt", round, err)
+		}
+		wantChunk(t, c, a, ab)
+		wantChecked(t, c, a, true)
+		c.Close()
+		if c, err = OpenCache(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer c.Close()
+	// Removed and put again, it reads back whole.
+	if err := c.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put(b, bb); err != nil {
+		t.Fatal(err)
+	}
+	wantChunk(t, c, b, bb)
+}
+
+// Index logs written before records carried their chunk's checksum (48-byte
+// records, no header) still load: their chunks read back unchecked, for the
+// engine to hash; new chunks go to a new pack, checked.
+func TestCacheReadsLogsWithoutChecksums(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "packs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	a, ab := chunkOf(t, 3000)
+	b, bb := chunkOf(t, 4000)
+	var log []byte
+	for _, x := range []struct {
+		id  meta.ID
+		off int
+		n   int
+	}{{a, 0, len(ab)}, {b, len(ab), len(bb)}} {
+		rec := make([]byte, recSizeV1)
+		copy(rec, x.id[:])
+		binary.BigEndian.PutUint64(rec[32:], uint64(x.off))
+		binary.BigEndian.PutUint32(rec[40:], uint32(x.n))
+		binary.BigEndian.PutUint32(rec[44:], crc32.Checksum(rec[:44], castagnoli))
+		log = append(log, rec...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "packs", "00000001.pack"), append(slices.Clone(ab), bb...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "packs", "00000001.idx"), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wantChunk(t, c, a, ab)
+	wantChunk(t, c, b, bb)
+	wantChecked(t, c, a, false)
+	n, nb := chunkOf(t, 5000)
+	if err := c.Put(n, nb); err != nil {
+		t.Fatal(err)
+	}
+	wantChunk(t, c, n, nb)
+	wantChecked(t, c, n, true)
+	c.Close()
+	if c, err = OpenCache(dir); err != nil {
+		t.Fatal(err)
+	}
+	wantChecked(t, c, b, false)
+	wantChecked(t, c, n, true)
 }
 
 // Removing the cache directory behind the engine's back (as tests and

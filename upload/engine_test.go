@@ -226,6 +226,36 @@ func TestUpload20MiBToFiveProvidersAndReadBack(t *testing.T) {
 	}
 }
 
+// Chunks damaged on the local disk after their upload are noticed on read
+// (each cache record keeps a checksum of its chunk) and read from the
+// providers instead: the reader gets the file's bytes, never the damage.
+func TestDamagedCacheReadsFromProviders(t *testing.T) {
+	servers := startProviders(t, healthy(3)...)
+	c := openClient(t, t.TempDir(), servers, nil)
+	cs := meta.DefaultChunkSize
+	data := randomBytes(t, 4*cs)
+	id := putBytes(t, c.engine, data, nil)
+	waitUploaded(t, c.engine, id, time.Minute)
+	packs, _ := filepath.Glob(filepath.Join(c.dir, "cache", "packs", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("packs %v, want one", packs)
+	}
+	f, err := os.OpenFile(packs[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // the chunks went in one after another
+		off := int64(i*cs + 1000 + i)
+		if _, err := f.WriteAt([]byte{^data[off]}, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
+		t.Fatal("read back other bytes than were put")
+	}
+}
+
 func TestEdgeSizes(t *testing.T) {
 	servers := startProviders(t, healthy(3)...)
 	c := openClient(t, t.TempDir(), servers, nil)

@@ -266,6 +266,12 @@ func (e *Engine) sealLink(ctx context.Context, l *meta.Link) (*buffer, error) {
 	defer func() { <-e.seal }()
 	b := getBuffer(int(l.SealedLen))
 	n, err := e.cache.ReadInto(l.Chunk, b.b)
+	if errors.Is(err, meta.ErrCorrupt) {
+		// Sealing a damaged chunk would place it, pledged, on the
+		// network: take it from a replica instead, if it has one.
+		e.log.Warn("cached chunk is corrupt", "chunk", l.Chunk, "err", err)
+		_ = e.cache.Remove(l.Chunk)
+	}
 	if err != nil && !e.cache.Has(l.Chunk) {
 		// Not here (a tree recovered from the network, or a cache lost):
 		// a repair copies the chunk from a replica that still holds it.

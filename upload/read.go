@@ -172,15 +172,18 @@ func (e *Engine) chunk(ctx context.Context, id meta.ID) ([]byte, error) {
 
 // load reads chunk id from the local cache, else from its providers.
 func (e *Engine) load(ctx context.Context, id meta.ID) ([]byte, error) {
-	if d, err := e.cache.Get(id); err == nil {
-		if merkle.Keccak256(d) == id {
-			e.reads.putChunk(id, d)
-			return d, nil
-		}
-		e.log.Warn("cached chunk is corrupt; fetching it again", "chunk", id)
+	d, checked, err := e.cache.Get(id)
+	switch {
+	case err == nil && (checked || merkle.Keccak256(d) == id):
+		// Checked: the bytes are those PutFile hashed to id, or a fetch
+		// verified, when they went in.
+		e.reads.putChunk(id, d)
+		return d, nil
+	case err == nil || errors.Is(err, meta.ErrCorrupt):
+		e.log.Warn("cached chunk is corrupt; fetching it again", "chunk", id, "err", err)
 		_ = e.cache.Remove(id)
 	}
-	d, err := e.fetch(ctx, id)
+	d, err = e.fetch(ctx, id)
 	if err != nil {
 		return nil, err
 	}
