@@ -175,9 +175,10 @@ type Engine struct {
 	providers *providerSet
 	changed   chan struct{} // closed and replaced when a file changes state
 
-	reads *readCache
-	pay   *payments  // nil: payments off
-	owner tagSecrets // the owner's locator and tag key (tag.go)
+	reads      *readCache
+	linkWrites linkWrites // group commit of link states (persist.go)
+	pay        *payments  // nil: payments off
+	owner      tagSecrets // the owner's locator and tag key (tag.go)
 
 	wg      sync.WaitGroup
 	ctx     context.Context

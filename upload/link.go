@@ -336,7 +336,7 @@ func (e *Engine) advance(ctx context.Context, l *meta.Link, s meta.LinkState) er
 func (e *Engine) persist(ctx context.Context, l *meta.Link) error {
 	l.Updated = e.cfg.Now()
 	// Persist even while shutting down: the state reached is real.
-	return e.store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error { return tx.PutLink(l) })
+	return e.linkWrites.put(context.WithoutCancel(ctx), e.store, l)
 }
 
 func (e *Engine) fail(l *meta.Link, cause error) error {
