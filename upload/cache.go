@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,15 +44,22 @@ import (
 // Removing the cache directory (or a pack) behind the engine's back is
 // allowed: a pack that was unlinked reads as missing, and the next Put
 // starts a new one.
+//
+// Trim bounds the cache: it drops whole packs, oldest first, after copying
+// forward the chunks its caller still needs.
 type Cache struct {
 	dir string
 
-	mu    sync.Mutex
-	index map[meta.ID]chunkLoc
-	packs map[uint32]*os.File // open for reading and writing
-	idxs  map[uint32]*os.File // index logs of the packs written since Open, O_APPEND
-	cur   uint32              // the pack Put appends to
-	size  int64               // its size
+	mu      sync.Mutex
+	index   map[meta.ID]chunkLoc
+	packs   map[uint32]*os.File // open for reading and writing
+	idxs    map[uint32]*os.File // index logs of the packs written since Open, O_APPEND
+	sizes   map[uint32]int64    // bytes in each pack
+	writing map[uint32]int      // Puts under way, per pack
+	cur     uint32              // the pack Put appends to
+	size    int64               // its size
+	first   uint32              // the first pack this Cache started
+	packMax int64               // the size after which Put starts a new pack
 }
 
 // chunkLoc is where a chunk is in the packs, and the CRC-32C of its bytes
@@ -86,11 +94,13 @@ func OpenCache(dir string) (*Cache, error) {
 		return nil, fmt.Errorf("chunk cache: %w", err)
 	}
 	c := &Cache{dir: dir, index: make(map[meta.ID]chunkLoc), packs: make(map[uint32]*os.File),
-		idxs: make(map[uint32]*os.File)}
+		idxs: make(map[uint32]*os.File), sizes: make(map[uint32]int64), writing: make(map[uint32]int),
+		packMax: packSize}
 	if err := c.load(); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("chunk cache: %w", err)
 	}
+	c.first = c.cur
 	return c, nil
 }
 
@@ -144,6 +154,7 @@ func (c *Cache) load() error {
 		if err != nil {
 			continue // a pack without data: its records point nowhere
 		}
+		c.sizes[n] = st.Size()
 		b, err := os.ReadFile(c.idxPath(n))
 		if err != nil {
 			return err
@@ -207,6 +218,12 @@ func (c *Cache) Put(id meta.ID, data []byte) error {
 	if len(data) >= int(recRemove) {
 		return fmt.Errorf("chunk cache: %w: chunk of %d bytes", meta.ErrTooLarge, len(data))
 	}
+	return c.put(id, data)
+}
+
+// put appends data as chunk id to the current pack; the index then finds
+// it there (wherever it was before).
+func (c *Cache) put(id meta.ID, data []byte) error {
 	c.mu.Lock()
 	f, off, err := c.reserve(int64(len(data)))
 	if err != nil {
@@ -214,17 +231,22 @@ func (c *Cache) Put(id meta.ID, data []byte) error {
 		return fmt.Errorf("chunk cache: %w", noSpace(err))
 	}
 	pack, idx := c.cur, c.idxs[c.cur]
+	c.writing[pack]++ // Trim leaves the pack alone until the record is in
 	c.mu.Unlock()
-	if _, err := f.WriteAt(data, off); err != nil {
-		return fmt.Errorf("chunk cache: %w", noSpace(err))
-	}
 	sum := crc32.Checksum(data, castagnoli)
-	if err := writeRecord(idx, id, off, uint32(len(data)), sum); err != nil {
-		return fmt.Errorf("chunk cache: %w", noSpace(err))
+	_, err = f.WriteAt(data, off)
+	if err == nil {
+		err = writeRecord(idx, id, off, uint32(len(data)), sum)
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writing[pack]--; c.writing[pack] == 0 {
+		delete(c.writing, pack)
+	}
+	if err != nil {
+		return fmt.Errorf("chunk cache: %w", noSpace(err))
+	}
 	c.index[id] = chunkLoc{pack: pack, off: off, n: int32(len(data)), crc: sum, sum: true}
-	c.mu.Unlock()
 	return nil
 }
 
@@ -233,7 +255,7 @@ func (c *Cache) Put(id meta.ID, data []byte) error {
 // removed. c.mu is held.
 func (c *Cache) reserve(n int64) (*os.File, int64, error) {
 	f, idx := c.packs[c.cur], c.idxs[c.cur]
-	if f == nil || idx == nil || c.size+n > packSize || unlinked(f) || unlinked(idx) {
+	if f == nil || idx == nil || c.size+n > c.packMax || unlinked(f) || unlinked(idx) {
 		if f != nil {
 			c.cur++
 		}
@@ -244,6 +266,7 @@ func (c *Cache) reserve(n int64) (*os.File, int64, error) {
 	}
 	off := c.size
 	c.size += n
+	c.sizes[c.cur] = c.size
 	return f, off, nil
 }
 
@@ -326,16 +349,27 @@ func unlinked(f *os.File) bool {
 // checked says that the bytes matched the checksum written with them (a
 // mismatch is meta.ErrCorrupt).
 func (c *Cache) readPacked(id meta.ID, buf []byte) (b []byte, ok, checked bool, err error) {
-	f, loc, ok := c.locate(id)
-	if !ok {
-		return nil, false, false, nil
-	}
-	if unlinked(f) {
-		// The cache was removed behind our back: what it held is gone.
+	var f *os.File
+	var loc chunkLoc
+	for attempt := 0; ; attempt++ {
+		if f, loc, ok = c.locate(id); !ok {
+			return nil, false, false, nil
+		}
+		if !unlinked(f) {
+			break
+		}
+		// The cache was removed behind our back, or Trim dropped the
+		// pack: what it held is gone, unless Trim moved it (then the
+		// index points elsewhere now).
 		c.mu.Lock()
-		delete(c.index, id)
+		moved := c.index[id] != loc
+		if !moved {
+			delete(c.index, id)
+		}
 		c.mu.Unlock()
-		return nil, false, false, nil
+		if !moved || attempt > 0 {
+			return nil, false, false, nil
+		}
 	}
 	if buf == nil {
 		buf = make([]byte, loc.n)
@@ -343,6 +377,11 @@ func (c *Cache) readPacked(id meta.ID, buf []byte) (b []byte, ok, checked bool, 
 		return nil, true, false, fmt.Errorf("chunk %s: %w for buffer of %d", id, meta.ErrTooLarge, len(buf))
 	}
 	if _, err := f.ReadAt(buf[:loc.n], loc.off); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			// Trim dropped the pack as we read: the chunk is elsewhere
+			// now, or gone.
+			return c.readPacked(id, buf)
+		}
 		return nil, true, false, fmt.Errorf("chunk cache: read chunk %s: %w", id, err)
 	}
 	b = buf[:loc.n]
@@ -350,6 +389,133 @@ func (c *Cache) readPacked(id meta.ID, buf []byte) (b []byte, ok, checked bool, 
 		return nil, true, false, fmt.Errorf("chunk cache: chunk %s: %w: its bytes do not match their checksum", id, meta.ErrCorrupt)
 	}
 	return b, true, loc.sum, nil
+}
+
+// Trim drops packs, oldest first, until the packs hold at most max bytes,
+// and returns the bytes freed. keep gets the ids of one pack at a time and
+// whether this Cache wrote that pack (so a chunk with no record yet may be
+// one whose put is still under way); it answers for each id. A pack goes
+// only if at least half its bytes are not kept: its kept chunks are first
+// copied to the current pack. A pack mostly kept stays as it is, so a
+// cache that its caller still needs whole is not copied round and round.
+// The current pack, and packs with a Put under way, stay.
+//
+// Crash safety: the copies and their index records are written before the
+// old pack is unlinked, and at Open later packs' records win, so a crash
+// at any point leaves each kept chunk readable.
+func (c *Cache) Trim(max int64, keep func(ids []meta.ID, ours bool) ([]bool, error)) (freed int64, err error) {
+	c.mu.Lock()
+	nums := make([]uint32, 0, len(c.sizes))
+	for n := range c.sizes {
+		nums = append(nums, n)
+	}
+	c.mu.Unlock()
+	slices.Sort(nums) // only the packs there now: copies made below are not visited again
+	for _, p := range nums {
+		c.mu.Lock()
+		var ids []meta.ID
+		var lens []int64
+		total := int64(0)
+		for _, sz := range c.sizes {
+			total += sz
+		}
+		skip := p == c.cur || c.writing[p] > 0
+		if !skip && total > max {
+			for id, loc := range c.index {
+				if loc.pack == p {
+					ids = append(ids, id)
+					lens = append(lens, int64(loc.n))
+				}
+			}
+		}
+		size, ours := c.sizes[p], p >= c.first
+		c.mu.Unlock()
+		if total <= max {
+			return freed, nil
+		}
+		if skip {
+			continue
+		}
+
+		want, err := keep(ids, ours)
+		if err != nil {
+			return freed, err
+		}
+		if len(want) != len(ids) {
+			return freed, fmt.Errorf("chunk cache: trim: %d answers for %d chunks", len(want), len(ids))
+		}
+		var kept int64
+		for i := range ids {
+			if want[i] {
+				kept += lens[i]
+			}
+		}
+		if kept*2 > size {
+			continue
+		}
+		for i, id := range ids {
+			if !want[i] {
+				continue
+			}
+			b, ok, _, err := c.readPacked(id, nil)
+			switch {
+			case !ok || errors.Is(err, meta.ErrCorrupt):
+				continue // gone meanwhile, or damaged: nothing to keep
+			case err != nil:
+				return freed, fmt.Errorf("chunk cache: trim: %w", err)
+			}
+			if err := c.put(id, b); err != nil {
+				return freed, fmt.Errorf("chunk cache: trim: %w", err)
+			}
+		}
+
+		c.mu.Lock()
+		for id, loc := range c.index {
+			if loc.pack == p {
+				delete(c.index, id) // not kept: dropped
+			}
+		}
+		f, idx := c.packs[p], c.idxs[p]
+		delete(c.sizes, p)
+		delete(c.packs, p)
+		delete(c.idxs, p)
+		c.mu.Unlock()
+		freed += size - kept
+		// The pack first: an index log without its pack is skipped. A
+		// reader that took the pack's file before it was closed finds it
+		// closed and looks the chunk up again (readPacked).
+		for _, path := range []string{c.packPath(p), c.idxPath(p)} {
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return freed, fmt.Errorf("chunk cache: trim: %w", err)
+			}
+		}
+		for _, f := range []*os.File{f, idx} {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	return freed, nil
+}
+
+// Size is the bytes the cache's packs hold (chunks dropped by Remove
+// included, until Trim drops their pack).
+func (c *Cache) Size() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var total int64
+	for _, sz := range c.sizes {
+		total += sz
+	}
+	return total
+}
+
+// limitPacks makes new packs at most n bytes (at least 1 MiB), so that a
+// small bound on the cache is not one pack.
+func (c *Cache) limitPacks(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.packMax = min(c.packMax, max(n, 1<<20))
 }
 
 // ReadInto reads chunk id into buf and returns its length; buf must be

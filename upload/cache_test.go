@@ -347,3 +347,97 @@ func BenchmarkCachePut(b *testing.B) {
 		}
 	}
 }
+
+// Trim drops the oldest packs until the cache is within its bound, after
+// copying forward the chunks its caller keeps; what it kept and dropped
+// stays so after a reopen, and the packs it dropped are gone from disk.
+func TestCacheTrim(t *testing.T) {
+	dir := t.TempDir()
+	c, err := OpenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.limitPacks(1 << 20)
+	chunks := map[meta.ID][]byte{}
+	var order []meta.ID
+	for range 20 {
+		id, b := chunkOf(t, 200<<10)
+		if err := c.Put(id, b); err != nil {
+			t.Fatal(err)
+		}
+		chunks[id] = b
+		order = append(order, id)
+	}
+	if c.Size() != 20*200<<10 {
+		t.Fatalf("Size %d, want %d", c.Size(), 20*200<<10)
+	}
+	keep := map[meta.ID]bool{order[0]: true, order[7]: true, order[19]: true}
+	asked := map[meta.ID]bool{}
+	const bound = 2 << 20
+	freed, err := c.Trim(bound, func(ids []meta.ID, ours bool) ([]bool, error) {
+		if !ours {
+			t.Error("packs this cache wrote were not called ours")
+		}
+		out := make([]bool, len(ids))
+		for i, id := range ids {
+			if asked[id] {
+				t.Errorf("asked twice about %s", id)
+			}
+			asked[id] = true
+			out[i] = keep[id]
+		}
+		return out, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if freed == 0 || c.Size() > bound {
+		t.Fatalf("freed %d, size now %d, want at most %d", freed, c.Size(), bound)
+	}
+	check := func(c *Cache) {
+		t.Helper()
+		for id, b := range chunks {
+			if keep[id] || !asked[id] {
+				wantChunk(t, c, id, b)
+				wantChecked(t, c, id, true)
+			} else {
+				wantMissing(t, c, id)
+			}
+		}
+	}
+	check(c)
+	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*.pack"))
+	var onDisk int64
+	for _, p := range packs {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onDisk += st.Size()
+	}
+	if onDisk != c.Size() {
+		t.Errorf("packs on disk hold %d bytes, Size says %d", onDisk, c.Size())
+	}
+	c.Close()
+	if c, err = OpenCache(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	check(c)
+	// Within its bound, Trim asks nothing.
+	if _, err := c.Trim(c.Size(), func([]meta.ID, bool) ([]bool, error) {
+		t.Error("Trim within the bound asked about chunks")
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Packs of an earlier process are not ours.
+	if _, err := c.Trim(0, func(ids []meta.ID, ours bool) ([]bool, error) {
+		if ours {
+			t.Error("a pack written before this Open was called ours")
+		}
+		return make([]bool, len(ids)), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

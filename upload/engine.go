@@ -54,6 +54,11 @@ type Config struct {
 	Master []byte
 	// CacheDir holds plaintext chunks until (and after) they are uploaded.
 	CacheDir string
+	// CacheMax bounds the chunk cache, in bytes: past it, chunks that are
+	// uploaded leave it, oldest first, and are read from their providers
+	// again (chunks not uploaded yet always stay). Default
+	// DefaultCacheMax; negative: no bound.
+	CacheMax int64
 
 	ChunkSize   int    // default meta.DefaultChunkSize
 	SegmentSize int    // default meta.DefaultSegmentSize
@@ -99,6 +104,9 @@ func (c *Config) fill() error {
 	}
 	if c.CacheDir == "" {
 		return fmt.Errorf("%w: engine needs a cache dir", meta.ErrInvalid)
+	}
+	if c.CacheMax == 0 {
+		c.CacheMax = DefaultCacheMax
 	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -198,6 +206,9 @@ func New(cfg Config) (*Engine, error) {
 	cache, err := OpenCache(cfg.CacheDir)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.CacheMax > 0 {
+		cache.limitPacks(cfg.CacheMax / 8)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{

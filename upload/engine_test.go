@@ -256,6 +256,58 @@ func TestDamagedCacheReadsFromProviders(t *testing.T) {
 	}
 }
 
+// With a bound on the chunk cache, uploaded chunks leave the local disk
+// and are read from the providers; chunks whose upload cannot complete
+// stay, however far past the bound the cache is.
+func TestCacheBoundKeepsWhatIsNotUploaded(t *testing.T) {
+	servers := startProviders(t, healthy(3)...)
+	const bound = 4 << 20
+	c := openClient(t, t.TempDir(), servers, func(cfg *upload.Config) { cfg.CacheMax = bound })
+	ctx := context.Background()
+	data := randomBytes(t, 16<<20)
+	id := putBytes(t, c.engine, data, nil)
+	waitUploaded(t, c.engine, id, 2*time.Minute)
+	// Redundancy 5 with 3 providers: this file's chunks stay uploading.
+	stuck := randomBytes(t, 6<<20)
+	sid := putBytes(t, c.engine, stuck, &meta.Policy{Redundancy: 5, Expires: time.Now().Add(48 * time.Hour)})
+	before := c.engine.Cache().Size()
+	freed, err := c.engine.TrimCache(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if freed == 0 || c.engine.Cache().Size() >= before {
+		t.Fatalf("freed %d of %d bytes", freed, before)
+	}
+	chunks := func(id meta.ID) []meta.ID {
+		var ids []meta.ID
+		err := c.db.View(ctx, func(tx meta.Tx) (err error) { ids, err = tx.FileChunks(id); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	for _, ch := range chunks(sid) {
+		if !c.engine.Cache().Has(ch) {
+			t.Fatalf("chunk %s, not uploaded, left the cache", ch)
+		}
+	}
+	gone := 0
+	for _, ch := range chunks(id) {
+		if !c.engine.Cache().Has(ch) {
+			gone++
+		}
+	}
+	if gone == 0 {
+		t.Fatal("no uploaded chunk left the cache")
+	}
+	if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
+		t.Fatal("the uploaded file read back other bytes")
+	}
+	if got := readAll(t, c.engine, sid); !bytes.Equal(got, stuck) {
+		t.Fatal("the file still uploading read back other bytes")
+	}
+}
+
 func TestEdgeSizes(t *testing.T) {
 	servers := startProviders(t, healthy(3)...)
 	c := openClient(t, t.TempDir(), servers, nil)

@@ -36,6 +36,18 @@ type clientConfig struct {
 	AuditInterval string `json:"audit_interval,omitempty"`
 	// EmbeddedProviders sizes the embedded devnet (default 5).
 	EmbeddedProviders int `json:"embedded_providers,omitempty"`
+	// CacheMaxMB bounds the local chunk cache, in MiB (default 10240):
+	// beyond it, uploaded chunks leave the disk and are read from the
+	// providers again. -1: no bound.
+	CacheMaxMB int64 `json:"cache_max_mb,omitempty"`
+}
+
+// cacheMax is the engine's CacheMax for the configured bound.
+func (c *clientConfig) cacheMax() int64 {
+	if c.CacheMaxMB < 0 {
+		return -1
+	}
+	return c.CacheMaxMB << 20
 }
 
 func configPath(data string) string { return filepath.Join(data, "config.json") }

@@ -154,6 +154,7 @@ func openNodeWith(ctx context.Context, data string, log *slog.Logger, opts nodeO
 		Net:         client,
 		Master:      upload.MasterFromKey(key),
 		CacheDir:    filepath.Join(data, "cache"),
+		CacheMax:    cfg.cacheMax(),
 		ChunkSize:   cfg.ChunkSize,
 		SegmentSize: cfg.SegmentSize,
 		SegmentHash: cfg.SegmentHash,

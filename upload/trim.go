@@ -1,0 +1,49 @@
+package upload
+
+import (
+	"context"
+	"errors"
+
+	"github.com/pointfs/pointfs/meta"
+)
+
+// DefaultCacheMax is the chunk cache's default bound: beyond it, chunks
+// that are on the network leave the local disk. A user's files live on
+// the providers; without a bound, the cache kept a second copy of all of
+// them.
+const DefaultCacheMax int64 = 10 << 30
+
+// TrimCache brings the chunk cache within Config.CacheMax (see
+// Cache.Trim) and returns the bytes it freed. Only chunks that are
+// uploaded leave; a chunk whose upload has not completed, failed, or
+// lapsed stays, since nothing else may hold it. A chunk without a record
+// stays if this process cached it (its put may still be registering it);
+// one left by an earlier process is the remains of a put that never
+// finished or of a file since deleted, and goes.
+func (e *Engine) TrimCache(ctx context.Context) (int64, error) {
+	if e.cfg.CacheMax < 0 || e.cache.Size() <= e.cfg.CacheMax {
+		return 0, nil
+	}
+	freed, err := e.cache.Trim(e.cfg.CacheMax, func(ids []meta.ID, ours bool) ([]bool, error) {
+		keep := make([]bool, len(ids))
+		err := e.store.View(ctx, func(tx meta.Tx) error {
+			for i, id := range ids {
+				c, err := tx.Chunk(id)
+				switch {
+				case errors.Is(err, meta.ErrNotFound):
+					keep[i] = ours
+				case err != nil:
+					return err
+				default:
+					keep[i] = c.State != meta.ChunkUploaded
+				}
+			}
+			return nil
+		})
+		return keep, err
+	})
+	if freed > 0 {
+		e.log.Info("chunk cache trimmed", "freed", freed, "now", e.cache.Size(), "max", e.cfg.CacheMax)
+	}
+	return freed, err
+}
