@@ -58,7 +58,6 @@ type Cache struct {
 	writing map[uint32]int      // Puts under way, per pack
 	cur     uint32              // the pack Put appends to
 	size    int64               // its size
-	first   uint32              // the first pack this Cache started
 	packMax int64               // the size after which Put starts a new pack
 }
 
@@ -100,7 +99,6 @@ func OpenCache(dir string) (*Cache, error) {
 		c.Close()
 		return nil, fmt.Errorf("chunk cache: %w", err)
 	}
-	c.first = c.cur
 	return c, nil
 }
 
@@ -393,17 +391,18 @@ func (c *Cache) readPacked(id meta.ID, buf []byte) (b []byte, ok, checked bool, 
 
 // Trim drops packs, oldest first, until the packs hold at most max bytes,
 // and returns the bytes freed. keep gets the ids of one pack at a time and
-// whether this Cache wrote that pack (so a chunk with no record yet may be
-// one whose put is still under way); it answers for each id. A pack goes
-// only if at least half its bytes are not kept: its kept chunks are first
-// copied to the current pack. A pack mostly kept stays as it is, so a
-// cache that its caller still needs whole is not copied round and round.
-// The current pack, and packs with a Put under way, stay.
+// answers for each; the decision and what follows for that pack run under
+// lock, so that its caller can hold off whatever would change its answer
+// (a put registering a chunk again). A pack goes only if at least half its
+// bytes are not kept: its kept chunks are first copied to the current
+// pack. A pack mostly kept stays as it is, so a cache that its caller
+// still needs whole is not copied round and round. The current pack, and
+// packs with a Put under way, stay.
 //
 // Crash safety: the copies and their index records are written before the
 // old pack is unlinked, and at Open later packs' records win, so a crash
 // at any point leaves each kept chunk readable.
-func (c *Cache) Trim(max int64, keep func(ids []meta.ID, ours bool) ([]bool, error)) (freed int64, err error) {
+func (c *Cache) Trim(max int64, lock sync.Locker, keep func(ids []meta.ID) ([]bool, error)) (freed int64, err error) {
 	c.mu.Lock()
 	nums := make([]uint32, 0, len(c.sizes))
 	for n := range c.sizes {
@@ -412,90 +411,101 @@ func (c *Cache) Trim(max int64, keep func(ids []meta.ID, ours bool) ([]bool, err
 	c.mu.Unlock()
 	slices.Sort(nums) // only the packs there now: copies made below are not visited again
 	for _, p := range nums {
-		c.mu.Lock()
-		var ids []meta.ID
-		var lens []int64
-		total := int64(0)
-		for _, sz := range c.sizes {
-			total += sz
-		}
-		skip := p == c.cur || c.writing[p] > 0
-		if !skip && total > max {
-			for id, loc := range c.index {
-				if loc.pack == p {
-					ids = append(ids, id)
-					lens = append(lens, int64(loc.n))
-				}
-			}
-		}
-		size, ours := c.sizes[p], p >= c.first
-		c.mu.Unlock()
-		if total <= max {
-			return freed, nil
-		}
-		if skip {
-			continue
-		}
-
-		want, err := keep(ids, ours)
-		if err != nil {
+		done, n, err := c.trimPack(p, max, lock, keep)
+		freed += n
+		if done || err != nil {
 			return freed, err
-		}
-		if len(want) != len(ids) {
-			return freed, fmt.Errorf("chunk cache: trim: %d answers for %d chunks", len(want), len(ids))
-		}
-		var kept int64
-		for i := range ids {
-			if want[i] {
-				kept += lens[i]
-			}
-		}
-		if kept*2 > size {
-			continue
-		}
-		for i, id := range ids {
-			if !want[i] {
-				continue
-			}
-			b, ok, _, err := c.readPacked(id, nil)
-			switch {
-			case !ok || errors.Is(err, meta.ErrCorrupt):
-				continue // gone meanwhile, or damaged: nothing to keep
-			case err != nil:
-				return freed, fmt.Errorf("chunk cache: trim: %w", err)
-			}
-			if err := c.put(id, b); err != nil {
-				return freed, fmt.Errorf("chunk cache: trim: %w", err)
-			}
-		}
-
-		c.mu.Lock()
-		for id, loc := range c.index {
-			if loc.pack == p {
-				delete(c.index, id) // not kept: dropped
-			}
-		}
-		f, idx := c.packs[p], c.idxs[p]
-		delete(c.sizes, p)
-		delete(c.packs, p)
-		delete(c.idxs, p)
-		c.mu.Unlock()
-		freed += size - kept
-		// The pack first: an index log without its pack is skipped. A
-		// reader that took the pack's file before it was closed finds it
-		// closed and looks the chunk up again (readPacked).
-		for _, path := range []string{c.packPath(p), c.idxPath(p)} {
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return freed, fmt.Errorf("chunk cache: trim: %w", err)
-			}
-		}
-		for _, f := range []*os.File{f, idx} {
-			if f != nil {
-				f.Close()
-			}
 		}
 	}
 	return freed, nil
+}
+
+// trimPack drops pack p as Trim says; done reports that the cache is
+// within max.
+func (c *Cache) trimPack(p uint32, max int64, lock sync.Locker, keep func(ids []meta.ID) ([]bool, error)) (done bool, freed int64, err error) {
+	lock.Lock()
+	defer lock.Unlock()
+	c.mu.Lock()
+	var total int64
+	for _, sz := range c.sizes {
+		total += sz
+	}
+	if total <= max {
+		c.mu.Unlock()
+		return true, 0, nil
+	}
+	size, ok := c.sizes[p]
+	if !ok || p == c.cur || c.writing[p] > 0 {
+		c.mu.Unlock()
+		return false, 0, nil
+	}
+	var ids []meta.ID
+	var lens []int64
+	for id, loc := range c.index {
+		if loc.pack == p {
+			ids = append(ids, id)
+			lens = append(lens, int64(loc.n))
+		}
+	}
+	c.mu.Unlock()
+
+	want, err := keep(ids)
+	if err != nil {
+		return false, 0, err
+	}
+	if len(want) != len(ids) {
+		return false, 0, fmt.Errorf("chunk cache: trim: %d answers for %d chunks", len(want), len(ids))
+	}
+	var kept int64
+	for i := range ids {
+		if want[i] {
+			kept += lens[i]
+		}
+	}
+	if kept*2 > size {
+		return false, 0, nil
+	}
+	for i, id := range ids {
+		if !want[i] {
+			continue
+		}
+		b, ok, _, err := c.readPacked(id, nil)
+		switch {
+		case !ok || errors.Is(err, meta.ErrCorrupt):
+			continue // gone meanwhile, or damaged: nothing to keep
+		case err != nil:
+			return false, 0, fmt.Errorf("chunk cache: trim: %w", err)
+		}
+		if err := c.put(id, b); err != nil {
+			return false, 0, fmt.Errorf("chunk cache: trim: %w", err)
+		}
+	}
+
+	c.mu.Lock()
+	for id, loc := range c.index {
+		if loc.pack == p {
+			delete(c.index, id) // not kept: dropped
+		}
+	}
+	f, idx := c.packs[p], c.idxs[p]
+	delete(c.sizes, p)
+	delete(c.packs, p)
+	delete(c.idxs, p)
+	c.mu.Unlock()
+	// The pack first: an index log without its pack is skipped. A reader
+	// that took the pack's file before it was closed finds it closed and
+	// looks the chunk up again (readPacked).
+	for _, path := range []string{c.packPath(p), c.idxPath(p)} {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, size - kept, fmt.Errorf("chunk cache: trim: %w", err)
+		}
+	}
+	for _, f := range []*os.File{f, idx} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	return false, size - kept, nil
 }
 
 // Size is the bytes the cache's packs hold (chunks dropped by Remove

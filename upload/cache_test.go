@@ -374,9 +374,11 @@ func TestCacheTrim(t *testing.T) {
 	keep := map[meta.ID]bool{order[0]: true, order[7]: true, order[19]: true}
 	asked := map[meta.ID]bool{}
 	const bound = 2 << 20
-	freed, err := c.Trim(bound, func(ids []meta.ID, ours bool) ([]bool, error) {
-		if !ours {
-			t.Error("packs this cache wrote were not called ours")
+	var mu sync.Mutex
+	freed, err := c.Trim(bound, &mu, func(ids []meta.ID) ([]bool, error) {
+		if mu.TryLock() {
+			t.Error("Trim asked about a pack without holding its lock")
+			mu.Unlock()
 		}
 		out := make([]bool, len(ids))
 		for i, id := range ids {
@@ -425,19 +427,21 @@ func TestCacheTrim(t *testing.T) {
 	defer c.Close()
 	check(c)
 	// Within its bound, Trim asks nothing.
-	if _, err := c.Trim(c.Size(), func([]meta.ID, bool) ([]bool, error) {
+	if _, err := c.Trim(c.Size(), &mu, func([]meta.ID) ([]bool, error) {
 		t.Error("Trim within the bound asked about chunks")
 		return nil, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// Packs of an earlier process are not ours.
-	if _, err := c.Trim(0, func(ids []meta.ID, ours bool) ([]bool, error) {
-		if ours {
-			t.Error("a pack written before this Open was called ours")
+	// A pack mostly kept stays, and is not copied.
+	before := c.Size()
+	if n, err := c.Trim(0, &mu, func(ids []meta.ID) ([]bool, error) {
+		out := make([]bool, len(ids))
+		for i := range out {
+			out[i] = true
 		}
-		return make([]bool, len(ids)), nil
-	}); err != nil {
-		t.Fatal(err)
+		return out, nil
+	}); err != nil || n != 0 || c.Size() != before {
+		t.Fatalf("Trim keeping everything: freed %d, %v; size %d → %d", n, err, before, c.Size())
 	}
 }

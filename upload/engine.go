@@ -185,8 +185,12 @@ type Engine struct {
 
 	reads      *readCache
 	linkWrites linkWrites // group commit of link states (persist.go)
-	pay        *payments  // nil: payments off
-	owner      tagSecrets // the owner's locator and tag key (tag.go)
+	// putMu is held shared by a put from caching a batch of chunks until
+	// it registered them, and exclusively by TrimCache while it decides on
+	// and drops one pack (trim.go).
+	putMu sync.RWMutex
+	pay   *payments  // nil: payments off
+	owner tagSecrets // the owner's locator and tag key (tag.go)
 
 	wg      sync.WaitGroup
 	ctx     context.Context

@@ -306,6 +306,23 @@ func TestCacheBoundKeepsWhatIsNotUploaded(t *testing.T) {
 	if got := readAll(t, c.engine, sid); !bytes.Equal(got, stuck) {
 		t.Fatal("the file still uploading read back other bytes")
 	}
+	// Released (no file uses them any more), they may go too.
+	stuckChunks := chunks(sid)
+	if err := c.engine.Release(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	if freed, err := c.engine.TrimCache(ctx); err != nil || freed == 0 {
+		t.Fatalf("trim after the release: freed %d, %v", freed, err)
+	}
+	left := 0
+	for _, ch := range stuckChunks {
+		if c.engine.Cache().Has(ch) {
+			left++
+		}
+	}
+	if left == len(stuckChunks) {
+		t.Fatal("no released chunk left the cache")
+	}
 }
 
 func TestEdgeSizes(t *testing.T) {

@@ -62,6 +62,17 @@ func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (id 
 			e.abandon(fresh)
 		}
 	}()
+	// A batch's chunks are cached and registered under putMu (shared), so
+	// that TrimCache never takes a chunk this put just found cached for
+	// garbage (trim.go).
+	locked := false
+	unlock := func() {
+		if locked {
+			e.putMu.RUnlock()
+			locked = false
+		}
+	}
+	defer unlock()
 	for {
 		if err := ctx.Err(); err != nil {
 			return meta.ID{}, err
@@ -70,6 +81,10 @@ func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (id 
 		if n > 0 {
 			data := buf.b[:n]
 			id := merkle.Keccak256(data)
+			if !locked {
+				e.putMu.RLock()
+				locked = true
+			}
 			if err := e.cache.Put(id, data); err != nil {
 				return meta.ID{}, err
 			}
@@ -78,6 +93,7 @@ func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (id 
 			batch[id] = n
 			if len(batch) >= registerBatch {
 				f, err := e.register(ctx, batch, pol)
+				unlock()
 				fresh = append(fresh, f...)
 				if err != nil {
 					return meta.ID{}, err
@@ -94,11 +110,16 @@ func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (id 
 	}
 	info := chunkinfo.EncodeFile(ids, size)
 	fid := merkle.Keccak256(info)
+	if !locked {
+		e.putMu.RLock()
+		locked = true
+	}
 	if err := e.cache.Put(fid, info); err != nil {
 		return meta.ID{}, err
 	}
 	batch[fid] = len(info)
 	f, err := e.register(ctx, batch, pol)
+	unlock()
 	fresh = append(fresh, f...)
 	if err != nil {
 		return meta.ID{}, err

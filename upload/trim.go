@@ -15,27 +15,27 @@ const DefaultCacheMax int64 = 10 << 30
 
 // TrimCache brings the chunk cache within Config.CacheMax (see
 // Cache.Trim) and returns the bytes it freed. Only chunks that are
-// uploaded leave; a chunk whose upload has not completed, failed, or
-// lapsed stays, since nothing else may hold it. A chunk without a record
-// stays if this process cached it (its put may still be registering it);
-// one left by an earlier process is the remains of a put that never
-// finished or of a file since deleted, and goes.
+// uploaded or released (no file uses them) leave; a chunk whose upload has
+// not completed, failed, or lapsed stays, since nothing else may hold it.
+// A chunk without a record is the remains of a put that never finished:
+// puts hold off a pack's trim from caching a chunk until they registered
+// it (putMu), so none can be under way.
 func (e *Engine) TrimCache(ctx context.Context) (int64, error) {
 	if e.cfg.CacheMax < 0 || e.cache.Size() <= e.cfg.CacheMax {
 		return 0, nil
 	}
-	freed, err := e.cache.Trim(e.cfg.CacheMax, func(ids []meta.ID, ours bool) ([]bool, error) {
+	freed, err := e.cache.Trim(e.cfg.CacheMax, &e.putMu, func(ids []meta.ID) ([]bool, error) {
 		keep := make([]bool, len(ids))
 		err := e.store.View(ctx, func(tx meta.Tx) error {
 			for i, id := range ids {
 				c, err := tx.Chunk(id)
 				switch {
 				case errors.Is(err, meta.ErrNotFound):
-					keep[i] = ours
 				case err != nil:
 					return err
 				default:
-					keep[i] = c.State != meta.ChunkUploaded
+					released := c.Refs == 0 && c.State == meta.ChunkCreated
+					keep[i] = c.State != meta.ChunkUploaded && !released
 				}
 			}
 			return nil
