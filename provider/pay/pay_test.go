@@ -296,3 +296,55 @@ func TestPayeeRereadsChainClock(t *testing.T) {
 		t.Fatalf("voucher on a channel expiring within MinRemaining: %v, want ErrBadVoucher", err)
 	}
 }
+
+// TestPayerStateIsTheStores: what a Payer keeps in memory of its channel
+// records never strays from what it stored. Changing a record a caller
+// got back changes nothing; a new Payer on the same store (a restart)
+// goes on from the same totals.
+func TestPayerStateIsTheStores(t *testing.T) {
+	clientKey, provKey := newKey(t), newKey(t)
+	d := startChain(t, clientKey, provKey)
+	ctx := ctxT(t)
+	store := openStore(t)
+	payer, err := pay.NewPayer(pay.PayerConfig{Chain: d.Chain(), Key: clientKey, Store: store, Lifetime: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := addr(provKey)
+	for _, amount := range []int64{100, 20, 3} {
+		if _, err := payer.Pay(ctx, prov, big.NewInt(amount)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := payer.Acked(ctx, prov, 0, big.NewInt(0)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := payer.Channel(ctx, prov)
+	if err != nil || st == nil {
+		t.Fatalf("channel: %+v, %v", st, err)
+	}
+	if err := payer.Acked(ctx, prov, st.ID, big.NewInt(120)); err != nil {
+		t.Fatal(err)
+	}
+	st.Cumulative.SetInt64(0) // the caller's copy
+	st.Signature[0] ^= 0xff
+	v, err := payer.Latest(ctx, prov)
+	if err != nil || v == nil || v.Cumulative.Int64() != 123 {
+		t.Fatalf("latest after a caller changed its copy: %+v, %v", v, err)
+	}
+	again, err := pay.NewPayer(pay.PayerConfig{Chain: d.Chain(), Key: clientKey, Store: store, Lifetime: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := again.Latest(ctx, prov)
+	if err != nil || v2 == nil || v2.Cumulative.Cmp(v.Cumulative) != 0 || !bytes.Equal(v2.Signature, v.Signature) {
+		t.Fatalf("after a restart, latest %+v (%v), want %+v", v2, err, v)
+	}
+	chans, err := again.Channels(ctx)
+	if err != nil || len(chans) != 1 || chans[0].Acked.Int64() != 120 || chans[0].Cumulative.Int64() != 123 {
+		t.Fatalf("after a restart, channels %+v, %v", chans, err)
+	}
+	if v3, err := again.Pay(ctx, prov, big.NewInt(7)); err != nil || v3.Cumulative.Int64() != 130 {
+		t.Fatalf("a payment after the restart: %+v, %v", v3, err)
+	}
+}

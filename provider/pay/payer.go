@@ -84,6 +84,15 @@ type Payer struct {
 
 	mu    sync.Mutex
 	locks map[common.Address]*sync.Mutex
+	// states holds, under mu, a copy of each provider's current channel
+	// record as last read or written by this Payer, the only writer of
+	// them: a payment reads its channel three times (pay, latest, ack),
+	// and decoding the record from the store each time was a third of
+	// what paying cost the client.
+	states map[common.Address]*ChannelState
+	// listed holds the record keys known to be on the list of channels
+	// (channelsKey), so that a save need not read the list again.
+	listed map[string]bool
 }
 
 // Meta keys of the Payer's records.
@@ -113,7 +122,8 @@ func NewPayer(cfg PayerConfig) (*Payer, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Payer{cfg: cfg, addr: ethcrypto.PubkeyToAddress(cfg.Key.PublicKey), log: cfg.Logger,
-		locks: make(map[common.Address]*sync.Mutex)}, nil
+		locks: make(map[common.Address]*sync.Mutex), states: make(map[common.Address]*ChannelState),
+		listed: make(map[string]bool)}, nil
 }
 
 // Address is the client's address.
@@ -454,34 +464,89 @@ func (p *Payer) reclaim(ctx context.Context, st *ChannelState, key string) (*Rec
 	}
 	st.Reclaimed = r.Amount
 	p.log.Info("channel reclaimed", "provider", st.Provider, "channel", st.ID, "amount", r.Amount)
-	return r, p.cfg.Store.Update(ctx, func(tx meta.Tx) error { return putState(tx, key, st) })
+	return r, p.put(ctx, key, st)
 }
 
 // chainNow is the chain's clock (the one the contract checks expiries on).
 func (p *Payer) chainNow(ctx context.Context) (time.Time, error) { return p.cfg.Chain.Now(ctx) }
 
+// stateKey is the meta key of the current channel record to provider.
+func stateKey(provider common.Address) string {
+	return channelKeyPrefix + strings.ToLower(provider.Hex())
+}
+
+// state returns the current channel record to provider (nil: none), the
+// caller's to change.
 func (p *Payer) state(ctx context.Context, provider common.Address) (*ChannelState, error) {
-	var st *ChannelState
+	p.mu.Lock()
+	st, ok := p.states[provider]
+	p.mu.Unlock()
+	if ok {
+		return st.clone(), nil
+	}
 	err := p.cfg.Store.View(ctx, func(tx meta.Tx) (err error) {
-		st, err = getState(tx, channelKeyPrefix+strings.ToLower(provider.Hex()))
+		st, err = getState(tx, stateKey(provider))
 		return err
 	})
-	return st, err
+	if err != nil || st == nil {
+		return st, err
+	}
+	p.mu.Lock()
+	if _, ok := p.states[provider]; !ok {
+		p.states[provider] = st.clone()
+	}
+	p.mu.Unlock()
+	return st, nil
 }
 
 func (p *Payer) save(ctx context.Context, st *ChannelState) error {
-	return p.cfg.Store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error {
-		return putState(tx, channelKeyPrefix+strings.ToLower(st.Provider.Hex()), st)
+	return p.put(context.WithoutCancel(ctx), stateKey(st.Provider), st)
+}
+
+// put writes st at key and keeps the Payer's copy of the current records
+// in step.
+func (p *Payer) put(ctx context.Context, key string, st *ChannelState) error {
+	p.mu.Lock()
+	listed := p.listed[key]
+	p.mu.Unlock()
+	err := p.cfg.Store.Update(ctx, func(tx meta.Tx) error {
+		if listed {
+			return putRecord(tx, key, st)
+		}
+		return putState(tx, key, st)
 	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if key == stateKey(st.Provider) {
+		if err != nil {
+			delete(p.states, st.Provider) // unknown: read it again
+		} else {
+			p.states[st.Provider] = st.clone()
+		}
+	}
+	if err == nil {
+		p.listed[key] = true
+	}
+	return err
 }
 
 // keepOld moves a channel record that is being replaced to a key of its
 // own, so ReclaimExpired still finds it.
 func (p *Payer) keepOld(ctx context.Context, old *ChannelState) error {
-	return p.cfg.Store.Update(ctx, func(tx meta.Tx) error {
-		return putState(tx, fmt.Sprintf("%s%s/%s/%d", channelKeyPrefix, strings.ToLower(old.Provider.Hex()),
-			strings.ToLower(old.Contract.Hex()), old.ID), old)
-	})
+	return p.put(ctx, fmt.Sprintf("%s%s/%s/%d", channelKeyPrefix, strings.ToLower(old.Provider.Hex()),
+		strings.ToLower(old.Contract.Hex()), old.ID), old)
+}
+
+// clone returns a deep copy of s.
+func (s *ChannelState) clone() *ChannelState {
+	c := *s
+	for _, v := range []**big.Int{&c.Deposit, &c.Cumulative, &c.Acked, &c.Reclaimed} {
+		if *v != nil {
+			*v = new(big.Int).Set(*v)
+		}
+	}
+	c.Signature = slices.Clone(s.Signature)
+	return &c
 }
 
 func getState(tx meta.Tx, key string) (*ChannelState, error) {
@@ -508,12 +573,18 @@ func getState(tx meta.Tx, key string) (*ChannelState, error) {
 	return &st, nil
 }
 
-func putState(tx meta.Tx, key string, st *ChannelState) error {
+// putRecord writes st at key.
+func putRecord(tx meta.Tx, key string, st *ChannelState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	if err := tx.Put(key, b); err != nil {
+	return tx.Put(key, b)
+}
+
+// putState writes st at key and puts key on the list of channel records.
+func putState(tx meta.Tx, key string, st *ChannelState) error {
+	if err := putRecord(tx, key, st); err != nil {
 		return err
 	}
 	keys, err := channelKeys(tx)
