@@ -261,12 +261,24 @@ func TestNewReplicasGoToPacks(t *testing.T) {
 		}
 		recs = append(recs, rec)
 	}
+
+	// A new record's upload is kept from the map on: its first segment
+	// needs no resume scan of a region never written.
+	r := newReplica(t, 64<<10, 16<<10, merkle.HashBlake3)
+	mapOnly(t, c, s, r)
+	s.mu.Lock()
+	u := s.uploads[r.root]
+	s.mu.Unlock()
+	if u == nil || u.missing != len(r.hashes) || u.f == nil {
+		t.Fatalf("upload after the map: %+v", u)
+	}
 }
 
 // A region that would pass replicaPackSize starts the next pack, and a
-// restarted provider appends to the last one.
+// restarted provider appends to the last one after its end, past regions
+// no record holds any more.
 func TestPackSizeStartsNextPack(t *testing.T) {
-	setPackSize(t, 250<<10) // two replicas of 100 KiB fit, not three
+	setPackSize(t, 256<<10)
 	dir := t.TempDir()
 	key, _ := ethcrypto.GenerateKey()
 	cfg := Config{DataDir: dir, Key: key, Logger: testLogger()}
@@ -276,17 +288,27 @@ func TestPackSizeStartsNextPack(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	c := startClient(t, s.AddrInfo())
-	var rs []*replica
-	for range 3 {
-		r := newReplica(t, 100<<10+7, 16<<10, merkle.HashBlake3)
-		storeAll(t, c, s, r, time.Now().Add(time.Hour))
-		rs = append(rs, r)
+	expires := time.Now().Add(time.Hour)
+	// Two of 100 KiB fill pack 1; the third starts pack 2.
+	rs := []*replica{
+		newReplica(t, 100<<10+7, 16<<10, merkle.HashBlake3),
+		newReplica(t, 100<<10+7, 16<<10, merkle.HashBlake3),
+		newReplica(t, 60<<10, 16<<10, merkle.HashBlake3),
+	}
+	for _, r := range rs {
+		storeAll(t, c, s, r, expires)
 	}
 	if p := packFiles(t, dir); len(p) != 2 {
 		t.Fatalf("pack files %v, want 2", p)
 	}
 	if rec := mustRecord(t, s, rs[2].root); rec.Pack != 2 || rec.Off != 0 {
 		t.Fatalf("third replica at pack %d offset %d, want the start of pack 2", rec.Pack, rec.Off)
+	}
+	gone := newReplica(t, 60<<10, 16<<10, merkle.HashBlake3)
+	storeAll(t, c, s, gone, expires)
+	recGone := mustRecord(t, s, gone.root)
+	if err := c.Release(testCtx(t), s.ID(), gone.root); err != nil {
+		t.Fatal(err)
 	}
 	s.Close()
 
@@ -296,10 +318,10 @@ func TestPackSizeStartsNextPack(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	know(c, s)
-	r := newReplica(t, 100<<10, 16<<10, merkle.HashBlake3)
-	storeAll(t, c, s, r, time.Now().Add(time.Hour))
-	if rec := mustRecord(t, s, r.root); rec.Pack != 2 || rec.Off == 0 {
-		t.Fatalf("after a restart: pack %d offset %d, want after the third replica in pack 2", rec.Pack, rec.Off)
+	r := newReplica(t, 60<<10, 16<<10, merkle.HashBlake3)
+	storeAll(t, c, s, r, expires)
+	if rec := mustRecord(t, s, r.root); rec.Pack != 2 || rec.Off < recGone.Off+recGone.SealedLen {
+		t.Fatalf("after a restart: pack %d offset %d, want pack 2 from %d on", rec.Pack, rec.Off, recGone.Off+recGone.SealedLen)
 	}
 	for _, r := range append(rs, r) {
 		checkReplica(t, c, s, r)
