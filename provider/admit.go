@@ -165,6 +165,16 @@ func (s *Server) segmentMap(client common.Address, m *wire.SegmentMap) (wire.Msg
 	if !m.Locator.IsZero() {
 		rec.Tags = []tagEntry{{Locator: m.Locator, Tag: m.Tag}}
 	}
+	// The region is reserved (the pack grown over it) before the record
+	// names it: a region whose record never commits is only a hole.
+	rec.Pack, rec.Off, err = s.store.packs.reserve(rec.SealedLen)
+	if errors.Is(err, meta.ErrNoSpace) {
+		s.log.Warn("no room on disk for a replica", "root", m.Root, "err", err)
+		return wire.Errorf(wire.CodeNoSpace, "no room on disk for %d bytes", rec.SealedLen), nil
+	}
+	if err != nil {
+		return s.internal("reserve room in a pack", err), nil
+	}
 	if err := s.store.adopt(client, m.LinkID, m.Root, rec); err != nil {
 		return s.internal("write record", err), nil
 	}
@@ -172,6 +182,7 @@ func (s *Server) segmentMap(client common.Address, m *wire.SegmentMap) (wire.Msg
 	s.reserved--
 	s.partial++
 	s.mu.Unlock()
+	s.begin(m.Root, rec)
 	return &wire.Ok{}, nil
 }
 

@@ -37,8 +37,8 @@ func (s *Server) challenge(c *wire.Challenge) wire.Msg {
 	seg := make([]byte, n)
 	if s.cfg.Faults.GarbageAudits {
 		_, _ = rand.Read(seg)
-	} else if err := s.readReplica(c.Root, seg, off); err != nil {
-		// A replica whose file is gone or short cannot answer: say so,
+	} else if err := s.store.readReplica(c.Root, rec, seg, off); err != nil {
+		// A replica whose bytes are gone or short cannot answer: say so,
 		// the auditor fails the link and repairs it elsewhere.
 		s.log.Warn("audit of a replica that cannot be read", "root", c.Root, "err", err)
 		return wire.Errorf(wire.CodeUnknownLink, "replica %s cannot be read", c.Root)

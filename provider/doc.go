@@ -39,8 +39,9 @@
 //     hashes rebuild its root (merkle.RootWith under the named hash). A root
 //     held complete answers ECHUNKALREADYSTORED: go straight to the pledge.
 //  3. Each Data segment is checked against its hash, then written at its
-//     offset in a ".part" file and acked; the last one renames the file
-//     into place. A segment already held is acked again without rewriting.
+//     offset in the replica's region of a pack file (reserved when the map
+//     was accepted) and acked; the last one marks the replica complete. A
+//     segment already held is acked again without rewriting.
 //  4. SignatureRequest checks that all segments are present, makes data and
 //     index durable with a group commit (one syncfs(2) for every request
 //     waiting, so hundreds of chunks per second can be signed), then signs
@@ -53,13 +54,14 @@
 //
 // # Restarts
 //
-// Replicas, pledges and reservations live in the data dir (files under
-// chunks/, a badger index under index/) and survive a restart. A partial
-// upload is resumed, not restarted: the provider keeps its map and .part
-// file, and on the first request that touches it after a restart re-hashes
-// the file to learn which segments it holds. The client sends the
-// SegmentMap again (answered Ok), then the segments it has no ack for;
-// segments the provider already holds are acked without being stored twice.
+// Replicas, pledges and reservations live in the data dir (regions of pack
+// files under packs/, a badger index under index/) and survive a restart.
+// A partial upload is resumed, not restarted: the provider keeps its map
+// and region, and on the first request that touches it after a restart
+// re-hashes the region to learn which segments it holds. The client sends
+// the SegmentMap again (answered Ok), then the segments it has no ack for;
+// segments the provider already holds are acked without being stored
+// twice.
 //
 // # Discovery
 //

@@ -62,6 +62,11 @@ func TestRestartKeepsData(t *testing.T) {
 		t.Fatalf("stats before %+v, after %+v", before, after)
 	}
 	know(c, s2) // new ports; the client's pooled streams to s1 are dead
+	// The partial replica resumes from its region of the pack, behind the
+	// complete one's.
+	if rec, err := s2.store.record(half.root); err != nil || rec.Pack == 0 || rec.Off == 0 {
+		t.Fatalf("partial replica's record %+v, %v: want a region after the first", rec, err)
+	}
 
 	segs, err := c.GetSegments(ctx, s2.ID(), done.root, 0, len(done.hashes))
 	if err != nil {

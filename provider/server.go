@@ -147,6 +147,9 @@ func (s *Server) count() error {
 			return err
 		}
 		s.used += r.SealedLen
+		if r.Pack != 0 {
+			s.store.packs.claim(r.Pack, r.Off+r.SealedLen)
+		}
 		if r.Complete {
 			s.stored++
 		} else {
@@ -210,7 +213,11 @@ func (s *Server) Stats() Stats {
 }
 
 // free returns how many more sealed bytes the provider can take: what its
-// capacity leaves, bounded by the free space of the data dir's disk.
+// capacity leaves, bounded by the free space of the data dir's disk. Pack
+// files do not skew the disk's count: a reserved region is a hole that
+// takes blocks only as segments are written (as a .part file grew), and a
+// deleted one's blocks are given back by punching it (as by removing its
+// file). Where holes cannot be punched, the disk's count is the lower one.
 func (s *Server) free() int64 {
 	s.mu.Lock()
 	free := s.cfg.Capacity - s.used
@@ -257,10 +264,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	for _, u := range s.uploads {
 		u.mu.Lock()
-		if u.f != nil {
-			errs = append(errs, u.f.Close())
-			u.f = nil
-		}
+		errs = append(errs, u.closeFile())
 		u.err = meta.ErrClosed
 		u.mu.Unlock()
 	}

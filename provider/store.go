@@ -15,12 +15,17 @@ import (
 	"github.com/pointfs/pointfs/meta"
 )
 
-// The provider's store: sealed replicas are plain files under
-// DataDir/chunks/<first two hex digits of the root>/<root hex> (".part" while
-// segments are still arriving), and everything about them is in a badger
-// index under DataDir/index. The index keys are
+// The provider's store. A sealed replica's bytes are a region of a pack
+// file, DataDir/packs/NNNNNNNN.pack (pack.go): reserved, and the file grown
+// over it, when its record is made; written segment by segment at their
+// offsets; read in place; freed by punching a hole when the record goes.
+// Everything about a replica, its location included, is in a badger index
+// under DataDir/index. Data dirs written before packs hold replicas as
+// files of their own, DataDir/chunks/<first two hex digits of the root>/
+// <root hex> (".part" while segments arrive), with records that name no
+// pack; those keep that layout until they are deleted. The index keys are
 //
-//	r ‖ root              → record (one replica: map, owner, expiry, pledge, tags)
+//	r ‖ root              → record (one replica: map, location, owner, expiry, pledge, tags)
 //	v ‖ client ‖ link id  → reservation (an accepted STORE_CHUNK_REQUEST)
 //	k ‖ client ‖ link id  → root (the link's reservation became a record)
 //	t ‖ locator ‖ root    → tag (the record's tag under locator, for LIST)
@@ -58,6 +63,11 @@ type record struct {
 	BilledUntil int64  `json:"billed_until,omitempty"`
 	// Tags file the replica under locators for LIST (at most maxTags).
 	Tags []tagEntry `json:"tags,omitempty"`
+	// Pack and Off locate the replica: SealedLen bytes at Off in pack
+	// Pack. Pack 0 is the layout before packs: a file of its own under
+	// chunks/ (store.legacyPath).
+	Pack uint32 `json:"pack,omitempty"`
+	Off  int64  `json:"off,omitempty"`
 }
 
 // tagEntry is one (locator, tag) of a record.
@@ -101,20 +111,18 @@ func (r *record) segment(i int) (off int64, n int) {
 }
 
 type store struct {
-	dir string
-	db  *badger.DB
-	log *slog.Logger
+	dir   string
+	db    *badger.DB
+	packs *packs
+	log   *slog.Logger
 }
 
 func openStore(dir string, log *slog.Logger) (*store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "chunks"), 0o700); err != nil {
-		return nil, fmt.Errorf("provider: data dir: %w", err)
-	}
-	for i := range 256 { // the shards up front, not a MkdirAll per replica
-		err := os.Mkdir(filepath.Join(dir, "chunks", fmt.Sprintf("%02x", i)), 0o700)
-		if err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("provider: data dir: %w", err)
-		}
+	// No chunks/ for a new data dir: only replicas stored before packs
+	// live there, and an old data dir has it.
+	p, err := openPacks(filepath.Join(dir, "packs"), log)
+	if err != nil {
+		return nil, err
 	}
 	// Small caches: a provider's index holds a few hundred bytes per
 	// replica, and devnets run several providers on one machine.
@@ -130,23 +138,42 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 		WithNumCompactors(2)
 	db, err := badger.Open(opts)
 	if err != nil {
+		p.Close()
 		return nil, fmt.Errorf("provider: open index: %w", err)
 	}
-	return &store{dir: dir, db: db, log: log}, nil
+	return &store{dir: dir, db: db, packs: p, log: log}, nil
 }
 
-func (s *store) Close() error { return s.db.Close() }
+func (s *store) Close() error { return errors.Join(s.db.Close(), s.packs.Close()) }
 
 // indexDir is where the badger index lives.
 func (s *store) indexDir() string { return filepath.Join(s.dir, "index") }
 
-// paths of a replica's file: complete and in progress.
-func (s *store) path(root meta.ID) string {
+// paths of the file of a replica stored before packs (a record with Pack
+// 0): complete and in progress.
+func (s *store) legacyPath(root meta.ID) string {
 	h := root.String()
 	return filepath.Join(s.dir, "chunks", h[:2], h)
 }
 
-func (s *store) partPath(root meta.ID) string { return s.path(root) + ".part" }
+func (s *store) legacyPartPath(root meta.ID) string { return s.legacyPath(root) + ".part" }
+
+// readReplica reads len(buf) bytes at off of the replica of root, whose
+// record r the caller has.
+func (s *store) readReplica(root meta.ID, r *record, buf []byte, off int64) error {
+	if r.Pack != 0 {
+		return s.packs.readAt(r.Pack, buf, r.Off+off)
+	}
+	f, err := os.Open(s.legacyPath(root))
+	if err != nil {
+		return fmt.Errorf("provider: open replica: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return fmt.Errorf("provider: read %d bytes at %d of replica %s: %w", len(buf), off, root, err)
+	}
+	return nil
+}
 
 func getJSON(txn *badger.Txn, key []byte, v any) error {
 	item, err := txn.Get(key)
@@ -386,11 +413,15 @@ func (s *store) deleteReservation(client common.Address, l meta.LinkID) error {
 }
 
 // deleteRecord drops root's index entries (its link, its tags, read again
-// in the transaction so that a tag added meanwhile goes too) and files.
+// in the transaction so that a tag added meanwhile goes too), then frees
+// its bytes. It fails only when the index is left unchanged: a replica
+// whose bytes could not be freed is gone all the same (the failure is
+// logged; only the space stays used).
 func (s *store) deleteRecord(root meta.ID, r *record) error {
+	var cur record
 	err := retryConflict(func() error {
 		return s.db.Update(func(txn *badger.Txn) error {
-			var cur record
+			cur = record{}
 			err := getJSON(txn, recordKey(root), &cur)
 			if errors.Is(err, meta.ErrNotFound) {
 				cur = *r
@@ -411,12 +442,24 @@ func (s *store) deleteRecord(root meta.ID, r *record) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{s.path(root), s.partPath(root)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	if err := s.freeReplica(root, &cur); err != nil {
+		s.log.Warn("space of a deleted replica not freed", "root", root, "err", err)
 	}
 	return nil
+}
+
+// freeReplica frees the bytes of a replica whose record is gone.
+func (s *store) freeReplica(root meta.ID, r *record) error {
+	if r.Pack != 0 {
+		return s.packs.punch(r.Pack, r.Off, r.SealedLen)
+	}
+	var errs []error
+	for _, p := range []string{s.legacyPath(root), s.legacyPartPath(root)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // each calls fn for every key of the given prefix (without the prefix).

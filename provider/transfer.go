@@ -3,8 +3,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 
 	"github.com/ethereum/go-ethereum/common"
 	ethcrypto "github.com/ethereum/go-ethereum/crypto"
@@ -156,7 +154,7 @@ func (s *Server) getChunk(g *wire.GetChunk) (wire.Msg, error) {
 	start, _ := rec.segment(g.First)
 	lastOff, lastLen := rec.segment(g.First + count - 1)
 	buf := make([]byte, lastOff+int64(lastLen)-start)
-	if err := s.readReplica(g.Root, buf, start); err != nil {
+	if err := s.store.readReplica(g.Root, rec, buf, start); err != nil {
 		return s.internal("read replica", err), nil
 	}
 	segs := make([][]byte, count)
@@ -165,16 +163,4 @@ func (s *Server) getChunk(g *wire.GetChunk) (wire.Msg, error) {
 		segs[i] = buf[off-start : off-start+int64(l)]
 	}
 	return &wire.ChunkData{Root: g.Root, First: g.First, Segments: segs}, nil
-}
-
-func (s *Server) readReplica(root meta.ID, buf []byte, off int64) error {
-	f, err := os.Open(s.store.path(root))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.ReadAt(buf, off); err != nil {
-		return fmt.Errorf("read %d bytes at %d: %w", len(buf), off, err)
-	}
-	return nil
 }

@@ -20,8 +20,8 @@ var errComplete = errors.New("replica complete")
 // upload is a replica receiving segments. It lives in memory only while
 // segments arrive: which segments are present is not written to the index
 // per segment (that would cost an index write per 16 KiB); after a restart
-// it is rebuilt by hashing what the .part file holds, so an upload resumes
-// where it was and only the missing segments need to be sent again.
+// it is rebuilt by hashing what the replica's region holds, so an upload
+// resumes where it was and only the missing segments need to be sent again.
 type upload struct {
 	mu      sync.Mutex // held while loading, writing a segment, completing
 	root    meta.ID
@@ -30,13 +30,26 @@ type upload struct {
 	hash    merkle.Hasher
 	have    []bool
 	missing int
-	f       *os.File // the .part file
-	done    bool     // complete; the file was renamed
+	f       *os.File // the replica's pack, or its .part file (Pack 0)
+	base    int64    // where the replica starts in f
+	own     bool     // f is the replica's own file, closed with the upload
+	done    bool     // complete
 	touched time.Time
 }
 
+// closeFile lets go of u's file, closing it if it is u's own (a pack is
+// shared, and the store closes it). u.mu is held.
+func (u *upload) closeFile() error {
+	f, own := u.f, u.own
+	u.f, u.own = nil, false
+	if f == nil || !own {
+		return nil
+	}
+	return f.Close()
+}
+
 // upload returns the in-memory upload of root, loading it from the index
-// (and re-checking the .part file) the first time. It fails with
+// (and re-checking what its region holds) the first time. It fails with
 // meta.ErrNotFound for an unknown root and errComplete for a complete one.
 func (s *Server) upload(root meta.ID) (*upload, error) {
 	s.mu.Lock()
@@ -59,7 +72,7 @@ func (s *Server) upload(root meta.ID) (*upload, error) {
 		}
 		return u, nil
 	}
-	// Load outside s.mu: a resume scan reads the whole .part file, and
+	// Load outside s.mu: a resume scan reads the whole replica, and
 	// other roots must not wait for it. Others asking for this root wait on
 	// u.mu instead.
 	u = &upload{root: root}
@@ -82,7 +95,8 @@ func (s *Server) upload(root meta.ID) (*upload, error) {
 	return u, nil
 }
 
-// load fills u from the index and the .part file. u.mu is held.
+// load fills u from the index and what the replica's region holds. u.mu is
+// held.
 func (s *Server) load(u *upload) error {
 	rec, err := s.store.record(u.root)
 	if err != nil {
@@ -91,30 +105,9 @@ func (s *Server) load(u *upload) error {
 	if rec.Complete {
 		return errComplete
 	}
-	h, err := merkle.HasherFor(rec.Hash)
-	if err != nil {
+	if err := s.prepare(u, rec); err != nil {
 		return err
 	}
-	u.rec, u.hash, u.touched = rec, h, time.Now()
-	u.have = make([]bool, len(rec.Hashes))
-	u.missing = len(rec.Hashes)
-	part := s.store.partPath(u.root)
-	if _, err := os.Stat(s.store.path(u.root)); err == nil {
-		// A crash came between the rename and the index update.
-		part = s.store.path(u.root)
-	}
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
-	if errors.Is(err, os.ErrNotExist) {
-		// The shards are made at open (openStore); one was removed since.
-		if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
-			return err
-		}
-		f, err = os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
-	}
-	if err != nil {
-		return fmt.Errorf("provider: open replica: %w", err)
-	}
-	u.f = f
 	if err := s.rescan(u); err != nil {
 		return err
 	}
@@ -124,19 +117,79 @@ func (s *Server) load(u *upload) error {
 	return nil
 }
 
-// rescan marks the segments the file already holds intact.
+// prepare fills u for rec, with no segment present yet, and opens where
+// its segments go. u.mu is held.
+func (s *Server) prepare(u *upload, rec *record) error {
+	h, err := merkle.HasherFor(rec.Hash)
+	if err != nil {
+		return err
+	}
+	u.rec, u.hash, u.touched = rec, h, time.Now()
+	u.have = make([]bool, len(rec.Hashes))
+	u.missing = len(rec.Hashes)
+	if rec.Pack != 0 {
+		u.f, err = s.store.packs.file(rec.Pack)
+		u.base = rec.Off
+		return err
+	}
+	// Stored before packs: its own file, resumed where it is.
+	part := s.store.legacyPartPath(u.root)
+	if _, err := os.Stat(s.store.legacyPath(u.root)); err == nil {
+		// A crash came between the rename and the index update.
+		part = s.store.legacyPath(u.root)
+	}
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		// Its shard was removed since.
+		if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
+			return err
+		}
+		f, err = os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("provider: open replica: %w", err)
+	}
+	u.f, u.own = f, true
+	return nil
+}
+
+// begin keeps in memory the upload of a record just made, so that its
+// first segment does not load it: its region was never written, and the
+// resume scan would hash SealedLen bytes of zeros for nothing. A failure
+// is only logged: the first segment loads the upload then.
+func (s *Server) begin(root meta.ID, rec *record) {
+	u := &upload{root: root}
+	if err := s.prepare(u, rec); err != nil {
+		s.log.Warn("begin upload", "root", root, "err", err)
+		u.closeFile()
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.uploads[root] != nil {
+		u.closeFile() // a segment came first and loads it
+		return
+	}
+	s.uploads[root] = u
+}
+
+// rescan marks the segments the replica's region already holds intact.
 func (s *Server) rescan(u *upload) error {
 	st, err := u.f.Stat()
-	if err != nil || st.Size() == 0 {
+	if err != nil {
 		return err
+	}
+	size := st.Size() - u.base // of the region, if the file is short
+	if size <= 0 {
+		return nil
 	}
 	buf := make([]byte, u.rec.SegSize)
 	for i := range u.have {
 		off, n := u.rec.segment(i)
-		if off+int64(n) > st.Size() {
+		if off+int64(n) > size {
 			break
 		}
-		if _, err := u.f.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+		if _, err := u.f.ReadAt(buf[:n], u.base+off); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("provider: rescan replica: %w", err)
 		}
 		if u.hash(buf[:n]) == u.rec.Hashes[i] {
@@ -148,20 +201,18 @@ func (s *Server) rescan(u *upload) error {
 	return nil
 }
 
-// complete renames the finished replica into place and marks it complete
-// in the index. u.mu is held. Durability comes later, from the group sync
-// that precedes any pledge.
+// complete marks the finished replica complete in the index (one stored
+// before packs is first renamed into place). u.mu is held. Durability
+// comes later, from the group sync that precedes any pledge.
 func (s *Server) complete(u *upload) error {
-	final := s.store.path(u.root)
-	if u.f.Name() != final {
+	if final := s.store.legacyPath(u.root); u.own && u.f.Name() != final {
 		if err := os.Rename(u.f.Name(), final); err != nil {
 			return fmt.Errorf("provider: complete replica: %w", err)
 		}
 	}
-	if err := u.f.Close(); err != nil {
+	if err := u.closeFile(); err != nil {
 		return fmt.Errorf("provider: complete replica: %w", err)
 	}
-	u.f = nil
 	err := s.store.updateRecord(u.root, func(r *record) error {
 		r.Complete = true
 		r.Updated = time.Now().Unix()
@@ -193,7 +244,7 @@ func (s *Server) storeSegment(u *upload, i int, data []byte) error {
 		return nil // a retransmission of what we hold
 	}
 	off, _ := u.rec.segment(i)
-	if _, err := u.f.WriteAt(data, off); err != nil {
+	if _, err := u.f.WriteAt(data, u.base+off); err != nil {
 		return fmt.Errorf("provider: write segment: %w", err)
 	}
 	u.have[i] = true
@@ -211,12 +262,9 @@ func (s *Server) storeSegment(u *upload, i int, data []byte) error {
 	return nil
 }
 
-// forget drops u from memory, closing its file. u.mu is held.
+// forget drops u from memory, letting go of its file. u.mu is held.
 func (s *Server) forget(u *upload) {
-	if u.f != nil {
-		u.f.Close()
-		u.f = nil
-	}
+	u.closeFile()
 	s.mu.Lock()
 	if s.uploads[u.root] == u {
 		delete(s.uploads, u.root)

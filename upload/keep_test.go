@@ -68,17 +68,19 @@ func auditAll(t *testing.T, e *upload.Engine, clk *clock) (audited, failed int) 
 	}
 }
 
-var rootName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var packName = regexp.MustCompile(`^[0-9]{8}\.pack$`)
 
-// loseEverything deletes every stored replica of a provider behind its
-// back, leaving its index (and its pledges) as they were.
+// loseEverything destroys every stored replica of a provider behind its
+// back, leaving its index (and its pledges) as they were. It empties the
+// pack files the replicas live in: removing them would not do, since the
+// provider keeps them open. It returns how many it emptied.
 func loseEverything(t *testing.T, dir string) int {
 	t.Helper()
 	n := 0
 	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && info.Mode().IsRegular() && rootName.MatchString(info.Name()) {
+		if err == nil && info.Mode().IsRegular() && packName.MatchString(info.Name()) && info.Size() > 0 {
 			n++
-			return os.Remove(p)
+			return os.Truncate(p, 0)
 		}
 		return err
 	})
