@@ -239,7 +239,23 @@ func (e *Engine) startLink(l *meta.Link, p peer.ID) {
 	e.mu.Unlock()
 	go func() {
 		defer e.wg.Done()
-		final := e.drive(e.ctx, l, p)
+		// l may have been read before a worker that just finished
+		// persisted its last state (the tick's read raced with it): drive
+		// the link as stored, never a stale copy, which would write an
+		// earlier state over a signed link.
+		final := false
+		var cur *meta.Link
+		err := e.store.View(e.ctx, func(tx meta.Tx) (err error) { cur, err = tx.Link(l.Chunk, l.ID); return err })
+		switch {
+		case errors.Is(err, meta.ErrNotFound): // released meanwhile
+		case err != nil:
+			if e.ctx.Err() == nil {
+				e.log.Warn("read link to drive", "link", l.ID, "err", err)
+			}
+		case !cur.State.Terminal():
+			l = cur
+			final = e.drive(e.ctx, l, p)
+		}
 		e.mu.Lock()
 		delete(e.running, l.ID)
 		e.active[p]--
