@@ -125,16 +125,22 @@ func (s *Server) refuseDebtor(client common.Address) *wire.Error {
 	return nil
 }
 
-// bill charges client for the period a pledge covers that was not billed
-// before (the whole pledge the first time, the extension on a renewal),
-// at the rate its STORE_CHUNK_REQUEST offered.
-func (s *Server) bill(client common.Address, root meta.ID) {
-	if s.payee == nil {
-		return
-	}
+// keepPledge keeps p, just signed, with root's record (when fits, if set,
+// says it still covers the record) and bills client for the period the
+// pledge covers that was not billed before (the whole pledge the first
+// time, the extension on a renewal), at the rate its STORE_CHUNK_REQUEST
+// offered: one index write for both. If it fails, the pledge holds all the
+// same; it is kept, and billed, when it is signed again.
+func (s *Server) keepPledge(client common.Address, root meta.ID, p *meta.Pledge, fits func(*record) bool) {
 	var charge *big.Int
 	err := s.store.updateRecord(root, func(r *record) error {
 		charge = nil
+		if fits == nil || fits(r) {
+			r.Pledge = p
+		}
+		if s.payee == nil {
+			return nil
+		}
 		rate, ok := new(big.Int).SetString(r.Rate, 10)
 		if !ok || rate.Sign() <= 0 || r.Expires <= r.BilledUntil {
 			return nil
@@ -145,7 +151,7 @@ func (s *Server) bill(client common.Address, root meta.ID) {
 		return nil
 	})
 	if err != nil {
-		s.log.Warn("bill pledge", "root", root, "err", err)
+		s.log.Warn("keep and bill pledge", "root", root, "err", err)
 		return
 	}
 	if charge == nil || charge.Sign() == 0 {

@@ -120,17 +120,9 @@ func (s *Server) signListed(entries []wire.ListEntry, idx []int) *wire.Error {
 		if forge {
 			continue
 		}
-		err = s.store.updateRecord(e.Root, func(r *record) error {
-			if r.Client == p.Client && r.SealedLen == p.Length && r.Expires == p.Expires {
-				r.Pledge = p
-			}
-			return nil
+		s.keepPledge(e.Client, e.Root, p, func(r *record) bool {
+			return r.Client == p.Client && r.SealedLen == p.Length && r.Expires == p.Expires
 		})
-		if err != nil {
-			// The pledge holds all the same; it is signed again next time.
-			s.log.Warn("keep pledge", "root", e.Root, "err", err)
-		}
-		s.bill(e.Client, e.Root)
 		s.pledges.Add(1)
 	}
 	return nil

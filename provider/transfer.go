@@ -116,15 +116,7 @@ func (s *Server) signatureRequest(client common.Address, root meta.ID) wire.Msg 
 		return s.internal("sign", err)
 	}
 	if !forge {
-		err := s.store.updateRecord(root, func(r *record) error {
-			r.Pledge = p
-			return nil
-		})
-		if err != nil {
-			// The pledge holds all the same; it is re-signed next time.
-			s.log.Warn("keep pledge", "root", root, "err", err)
-		}
-		s.bill(client, root)
+		s.keepPledge(client, root, p, nil)
 	}
 	s.pledges.Add(1)
 	return &wire.PledgeMsg{Root: root, Length: p.Length, Expires: p.Expires, Signature: p.Signature}
