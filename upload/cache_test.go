@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pointfs/pointfs/meta"
 	"github.com/pointfs/pointfs/meta/merkle"
@@ -443,5 +444,104 @@ func TestCacheTrim(t *testing.T) {
 		return out, nil
 	}); err != nil || n != 0 || c.Size() != before {
 		t.Fatalf("Trim keeping everything: freed %d, %v; size %d → %d", n, err, before, c.Size())
+	}
+}
+
+// Trim while chunks are put and read: a reader gets a chunk's own bytes or
+// ErrNotFound (for one Trim dropped), never other bytes or another error,
+// and every chunk the keep function asks for stays.
+func TestCacheTrimWhileInUse(t *testing.T) {
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.limitPacks(1 << 20)
+	var (
+		mu     sync.Mutex
+		chunks = map[meta.ID][]byte{}
+		ids    []meta.ID
+	)
+	keepIt := func(id meta.ID) bool { return id[0]%3 == 0 }
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // writer
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id, b := chunkOf(t, 64<<10+i%1000)
+			if err := c.Put(id, b); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			chunks[id] = b
+			ids = append(ids, id)
+			mu.Unlock()
+		}
+	}()
+	read := func(r int) {
+		defer wg.Done()
+		for i := r; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			mu.Lock()
+			if len(ids) == 0 {
+				mu.Unlock()
+				continue
+			}
+			id := ids[(i*7919)%len(ids)]
+			want := chunks[id]
+			mu.Unlock()
+			got, _, err := c.Get(id)
+			switch {
+			case errors.Is(err, meta.ErrNotFound) && !keepIt(id):
+			case err != nil:
+				t.Errorf("Get %s: %v", id, err)
+				return
+			case !bytes.Equal(got, want):
+				t.Errorf("Get %s: other bytes", id)
+				return
+			}
+		}
+	}
+	for r := range 4 {
+		wg.Add(1)
+		go read(r)
+	}
+	var lock sync.Mutex
+	var freed int64
+	for range 30 {
+		n, err := c.Trim(2<<20, &lock, func(ids []meta.ID) ([]bool, error) {
+			out := make([]bool, len(ids))
+			for i, id := range ids {
+				out[i] = keepIt(id)
+			}
+			return out, nil
+		})
+		if err != nil {
+			t.Error(err)
+			break
+		}
+		freed += n
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if freed == 0 {
+		t.Error("Trim freed nothing")
+	}
+	for id, b := range chunks {
+		if keepIt(id) {
+			wantChunk(t, c, id, b)
+		}
 	}
 }
