@@ -151,7 +151,12 @@ func readPayload(r io.Reader, n int) ([]byte, error) {
 		if got == n {
 			return buf, nil
 		}
-		next := make([]byte, min(n, 2*len(buf)))
+		// Up to eight times what arrived: a reply carrying a chunk of
+		// 256 KiB (a frame a little over that) then costs one more buffer
+		// and one copy of 64 KiB, not three more buffers and copies of
+		// 64, 128 and 256 KiB. A peer still has to send a byte for every
+		// eight it makes us hold.
+		next := make([]byte, min(n, 8*len(buf)))
 		copy(next, buf)
 		buf = next
 	}

@@ -381,6 +381,20 @@ func TestAnnouncedSizeNotAllocated(t *testing.T) {
 	if got := after.TotalAlloc - before.TotalAlloc; got > 10*(readStep+4096) {
 		t.Fatalf("10 truncated 4 MiB frames allocated %d bytes", got)
 	}
+	// Having sent a first step's worth, it makes us hold at most eight
+	// times what it sent.
+	in = append(binary.AppendUvarint(nil, MaxFrame), make([]byte, readStep+100)...)
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		if _, err := ReadMsg(bytes.NewReader(in), 0); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("got %v", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 10*(9*readStep+4096) {
+		t.Fatalf("10 4 MiB frames cut after %d bytes allocated %d bytes", readStep+100, got)
+	}
 }
 
 func TestWriteRefusesBadMessages(t *testing.T) {
