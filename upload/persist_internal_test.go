@@ -32,10 +32,9 @@ func TestLinkWritesGroupCommit(t *testing.T) {
 	for i := range links {
 		links[i] = &meta.Link{ID: meta.NewLinkID(), Chunk: chunks[i%len(chunks)], State: meta.LinkCreated}
 	}
-	// One write that cannot be encoded (JSON times stop at year 9999): it
-	// must fail, and only it.
-	bad := &meta.Link{ID: meta.NewLinkID(), Chunk: chunks[0], State: meta.LinkAgreed,
-		Expires: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	// One write the store refuses (a link without an id): it must fail,
+	// and only it.
+	bad := &meta.Link{Chunk: chunks[0], State: meta.LinkAgreed}
 	states := []meta.LinkState{meta.LinkAgreed, meta.LinkEncrypting, meta.LinkEncrypted, meta.LinkSendingSegmentMap}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -56,7 +55,7 @@ func TestLinkWritesGroupCommit(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		if err := w.put(ctx, db, bad); err == nil {
-			errs <- fmt.Errorf("a link expiring in %d was committed", bad.Expires.Year())
+			errs <- fmt.Errorf("a link without an id was committed")
 		}
 	}()
 	wg.Wait()
@@ -107,8 +106,7 @@ func TestLinkWritesBatchWithOneBadLink(t *testing.T) {
 	for i := range good {
 		good[i] = &meta.Link{ID: meta.NewLinkID(), Chunk: chunk, State: meta.LinkAgreed}
 	}
-	bad := &meta.Link{ID: meta.NewLinkID(), Chunk: chunk, State: meta.LinkAgreed,
-		Expires: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	bad := &meta.Link{Chunk: chunk, State: meta.LinkAgreed} // no id: refused
 	all := append([]*meta.Link{bad}, good...)
 	errs := make([]chan error, len(all))
 	for i, l := range all {
@@ -126,7 +124,7 @@ func TestLinkWritesBatchWithOneBadLink(t *testing.T) {
 	}
 	w.drain(ctx, db) // what the commit under way would do next
 	if err := <-errs[0]; err == nil {
-		t.Error("the link that cannot be encoded was committed")
+		t.Error("the link without an id was committed")
 	}
 	for i := range good {
 		if err := <-errs[i+1]; err != nil {

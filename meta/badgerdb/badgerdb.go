@@ -317,7 +317,13 @@ func (t *tx) getHotJSON(chunk meta.ID, kind byte, link meta.LinkID, k []byte, v 
 // decode decodes record b of key k into v; v gets its own copy of
 // everything (goccy/go-json copies its input before decoding).
 func decode(k, b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
+	var err error
+	if l, ok := v.(*meta.Link); ok && len(b) > 0 && b[0] != '{' {
+		err = decodeLink(b, l) // linkcodec.go; JSON before it
+	} else {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: record %q: %v", meta.ErrCorrupt, k, err)
 	}
 	return nil
@@ -598,6 +604,9 @@ func (t *tx) listLink(chunk meta.ID, id meta.LinkID, add bool) error {
 }
 
 func (t *tx) PutLink(l *meta.Link) error {
+	if l.ID == (meta.LinkID{}) || l.Chunk.IsZero() {
+		return fmt.Errorf("%w: link %s of chunk %s: no id or no chunk", meta.ErrInvalid, l.ID, l.Chunk)
+	}
 	// Only signed links are indexed, and only a link becoming or leaving
 	// signed changes the index: links on their way there (most writes)
 	// skip reading the old record.
@@ -620,7 +629,7 @@ func (t *tx) PutLink(l *meta.Link) error {
 		return err
 	}
 	t.touch(l.Chunk, &l.ID, false)
-	return t.putJSON(key(pLink, l.Chunk[:], l.ID[:]), l)
+	return t.txn.Set(key(pLink, l.Chunk[:], l.ID[:]), encodeLink(l))
 }
 
 // unindexLink removes the due-time entries of the stored version of a link.

@@ -173,7 +173,7 @@ func TestDueIndexesReadOnlyWhatIsDue(t *testing.T) {
 	for start := 0; start < n; start += 1000 {
 		err := db.Update(ctx, func(tx meta.Tx) error {
 			for i := start; i < start+1000; i++ {
-				l := &meta.Link{ID: meta.NewLinkID(), Chunk: meta.ID{byte(i), byte(i >> 8), byte(i >> 16)},
+				l := &meta.Link{ID: meta.NewLinkID(), Chunk: meta.ID{byte(i), byte(i >> 8), byte(i >> 16), 1},
 					State: meta.LinkSigned, Expires: t0.Add(time.Duration(i) * time.Minute),
 					NextAudit: t0.Add(time.Duration(n-i) * time.Second)}
 				if i == 0 {
