@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/merkle"
 )
 
 // Cache is the local store of plaintext chunks. Chunks wait here until their
@@ -469,12 +470,16 @@ func (c *Cache) trimPack(p uint32, max int64, lock sync.Locker, keep func(ids []
 		if !want[i] {
 			continue
 		}
-		b, ok, _, err := c.readPacked(id, nil)
+		b, ok, checked, err := c.readPacked(id, nil)
 		switch {
 		case !ok || errors.Is(err, meta.ErrCorrupt):
 			continue // gone meanwhile, or damaged: nothing to keep
 		case err != nil:
 			return false, 0, fmt.Errorf("chunk cache: trim: %w", err)
+		case !checked && merkle.Keccak256(b) != id:
+			// A record of an older log, without a checksum: the copy
+			// gets one, so its bytes must be the chunk's first.
+			continue
 		}
 		if err := c.put(id, b); err != nil {
 			return false, 0, fmt.Errorf("chunk cache: trim: %w", err)

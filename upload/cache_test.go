@@ -545,3 +545,59 @@ func TestCacheTrimWhileInUse(t *testing.T) {
 		}
 	}
 }
+
+// Trim copies a kept chunk of an older log (no checksum) only if its bytes
+// hash to its id: the copy gets a checksum that later reads trust.
+func TestCacheTrimChecksOlderChunksBeforeCopying(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "packs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	a, ab := chunkOf(t, 3000)
+	b, bb := chunkOf(t, 4000)
+	x, xb := chunkOf(t, 10000)
+	var pack, log []byte
+	for _, ch := range []struct {
+		id meta.ID
+		b  []byte
+	}{{a, ab}, {b, bb}, {x, xb}} {
+		rec := make([]byte, recSizeV1)
+		copy(rec, ch.id[:])
+		binary.BigEndian.PutUint64(rec[32:], uint64(len(pack)))
+		binary.BigEndian.PutUint32(rec[40:], uint32(len(ch.b)))
+		binary.BigEndian.PutUint32(rec[44:], crc32.Checksum(rec[:44], castagnoli))
+		log = append(log, rec...)
+		pack = append(pack, ch.b...)
+	}
+	pack[len(ab)+100] ^= 1 // b is damaged on disk
+	if err := os.WriteFile(filepath.Join(dir, "packs", "00000001.pack"), pack, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "packs", "00000001.idx"), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n, nb := chunkOf(t, 1000)
+	if err := c.Put(n, nb); err != nil { // a current pack
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	freed, err := c.Trim(0, &mu, func(ids []meta.ID) ([]bool, error) {
+		out := make([]bool, len(ids))
+		for i, id := range ids {
+			out[i] = id == a || id == b
+		}
+		return out, nil
+	})
+	if err != nil || freed == 0 {
+		t.Fatalf("trim: freed %d, %v", freed, err)
+	}
+	wantChunk(t, c, a, ab)
+	wantChecked(t, c, a, true)
+	wantMissing(t, c, b)
+	wantMissing(t, c, x)
+}
