@@ -778,34 +778,24 @@ func (s *snapshotter) commit(ctx context.Context, root meta.ID, seq uint64, ids 
 	s.stateMu.Unlock()
 
 	ops = ops[:0]
-	var release []meta.ID
-	var marked, gone []meta.ID
+	var marked []meta.ID
 	for k, e := range s.memo {
-		if used[k] {
-			if !e.Published || !e.Uploaded {
-				e.Published, e.Uploaded = true, true
-				v, _ := json.Marshal(e)
-				key := keyTreeMemo + k.String()
-				ops = append(ops, func(tx meta.Tx) error { return tx.Put(key, v) })
-				marked = append(marked, k)
-			}
-			continue
+		if used[k] && (!e.Published || !e.Uploaded) {
+			e.Published, e.Uploaded = true, true
+			v, _ := json.Marshal(e)
+			key := keyTreeMemo + k.String()
+			ops = append(ops, func(tx meta.Tx) error { return tx.Put(key, v) })
+			marked = append(marked, k)
 		}
-		release = append(release, e.ID)
-		key := keyTreeMemo + k.String()
-		ops = append(ops, func(tx meta.Tx) error { return tx.Delete(key) })
-		gone = append(gone, k)
 	}
-	if err := s.apply(ctx, ops, release); err != nil {
+	err = s.dropMemo(ctx, ops, func(k meta.ID, _ memoEntry) bool { return !used[k] })
+	if err != nil {
 		return err
 	}
 	for _, k := range marked {
 		e := s.memo[k]
 		e.Published, e.Uploaded = true, true
 		s.memo[k] = e
-	}
-	for _, k := range gone {
-		delete(s.memo, k)
 	}
 	return nil
 }
@@ -814,10 +804,15 @@ func (s *snapshotter) commit(ctx context.Context, root meta.ID, seq uint64, ids 
 // snapshot nor the one of this round uses: those of earlier rounds whose
 // publish failed.
 func (s *snapshotter) prune(ctx context.Context, used map[meta.ID]bool) error {
-	var ops []func(meta.Tx) error
+	return s.dropMemo(ctx, nil, func(k meta.ID, e memoEntry) bool { return !used[k] && !e.Published })
+}
+
+// dropMemo forgets the memo entries drop picks and releases their
+// directory files, in the store updates that also run ops.
+func (s *snapshotter) dropMemo(ctx context.Context, ops []func(meta.Tx) error, drop func(meta.ID, memoEntry) bool) error {
 	var release, gone []meta.ID
 	for k, e := range s.memo {
-		if used[k] || e.Published {
+		if !drop(k, e) {
 			continue
 		}
 		release = append(release, e.ID)
