@@ -11,7 +11,7 @@
 //	                           c, i and l records of those with links are
 //	                           kept in memory too, see hot.go)
 //	r chunk32 file32  → ""   chunk used by file
-//	l chunk32 link16  → Link (JSON)
+//	l chunk32 link16  → Link (binary, linkcodec.go; JSON if written before it)
 //	i chunk32         → the chunk's link ids, 16 bytes each, ascending
 //	a t8 chunk32 link16 → ""   signed links by next audit (unix ns)
 //	e t8 chunk32 link16 → ""   signed links by expiry (unix ns)
@@ -20,10 +20,12 @@
 //	k name            → small named values
 //	v name            → the store's own format markers
 //
-// Records are JSON: readable with any badger tool and tolerant of new fields.
-// They are encoded with goccy/go-json, byte for byte what encoding/json
-// writes, three to four times faster: every state change of every link is a
-// record written, and the tick and reconsider read them all the time.
+// Records are JSON, readable with any badger tool and tolerant of new
+// fields, but for links: every state change of every link is a record
+// written, and the tick and reconsider read them all the time, so they are
+// binary (protowire fields, just as tolerant of new ones). JSON is encoded
+// with goccy/go-json, byte for byte what encoding/json writes, three to
+// four times faster.
 // Writes are not fsynced one by one (SyncWrites off): a killed process loses
 // nothing badger has accepted, which is the crash the daemon must survive;
 // Sync makes the store durable against power loss where a caller needs it.
