@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -188,9 +189,10 @@ type Engine struct {
 	// putMu is held shared by a put from caching a batch of chunks until
 	// it registered them, and exclusively by TrimCache while it decides on
 	// and drops one pack (trim.go).
-	putMu sync.RWMutex
-	pay   *payments  // nil: payments off
-	owner tagSecrets // the owner's locator and tag key (tag.go)
+	putMu  sync.RWMutex
+	pay    *payments   // nil: payments off
+	owner  tagSecrets  // the owner's locator and tag key (tag.go)
+	shared atomic.Bool // the store holds a share (share.go)
 
 	wg      sync.WaitGroup
 	ctx     context.Context
@@ -235,6 +237,12 @@ func New(cfg Config) (*Engine, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 	}
+	shared, err := e.anyShare(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	e.shared.Store(shared)
 	return e, nil
 }
 

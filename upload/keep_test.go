@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/chunkinfo"
 	"github.com/pointfs/pointfs/provider"
 	"github.com/pointfs/pointfs/upload"
 )
@@ -295,4 +296,71 @@ func startProvidersIn(t *testing.T, dirs []string, faults ...provider.Faults) []
 		dirs[i] = providerDirs[s]
 	}
 	return servers
+}
+
+// A share covers the replicas its owner makes after it too, across a
+// restart: the links that repair its chunks are tagged for it once signed,
+// so a reader of the share finds them.
+func TestShareCoversRepairs(t *testing.T) {
+	ctx := context.Background()
+	dirs := make([]string, 4)
+	servers := startProvidersIn(t, dirs, healthy(4)...)
+	clk := newClock()
+	owner := openClient(t, t.TempDir(), servers, keepConfig(clk))
+	data := randomBytes(t, 600<<10)
+	file := putBytes(t, owner.engine, data, nil)
+	waitUploaded(t, owner.engine, file, time.Minute)
+	dir := putBytes(t, owner.engine, chunkinfo.EncodeDir([]chunkinfo.DirEntry{
+		{Type: chunkinfo.TypeFilePtr, Name: "a", Size: int64(len(data)), ID: file}}), nil)
+	waitUploaded(t, owner.engine, dir, time.Minute)
+	secret, tagged, err := owner.engine.Share(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := clk.Now()
+	// The share is kept in the store: a restarted engine knows it.
+	owner.close()
+	owner = openClient(t, owner.dir, servers, keepConfig(clk))
+
+	victim := servers[1].ID().String()
+	if loseEverything(t, dirs[1]) == 0 {
+		t.Fatal("the provider held no replica: the test proves nothing")
+	}
+	if _, failed := auditAll(t, owner.engine, clk); failed == 0 {
+		t.Fatal("no audit failed")
+	}
+	repairs := 0
+	for _, id := range []meta.ID{file, dir} {
+		waitSignedElsewhere(t, owner.engine, id, 3, victim, time.Minute)
+		st, err := owner.engine.Status(ctx, id, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cs := range st.Chunks {
+			for _, l := range cs.Links {
+				if l.State == meta.LinkSigned && l.Created.After(shared) {
+					repairs++
+				}
+			}
+		}
+	}
+	if repairs == 0 {
+		t.Fatal("nothing was repaired: the test proves nothing")
+	}
+	// The tags go out just after the links are signed: look a few times.
+	var rep upload.RecoverReport
+	for try := 0; try < 50; try++ {
+		reader := openClient(t, t.TempDir(), servers, func(c *upload.Config) { c.ReadOnly = true })
+		if rep, err = reader.engine.RecoverShare(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		reader.close()
+		if rep.Links >= tagged+repairs {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rep.Links != tagged+repairs {
+		t.Fatalf("the share finds %d links, want the %d tagged at first and the %d repairs", rep.Links, tagged, repairs)
+	}
 }

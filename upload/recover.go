@@ -304,8 +304,8 @@ func (e *Engine) adoptChunks(ctx context.Context, fid meta.ID, infoLen int, ids 
 // Share tags every signed link of the tree under directory dir (its
 // directory files, its files' chunkinfos and chunks) for readers holding a
 // new random secret, and returns the secret. RecoverShare on another
-// machine finds those links with it. Links made later (repairs) are not
-// tagged for it.
+// machine finds those links with it. Links of those chunks signed later
+// (repairs) are tagged for it when they are signed (share.go).
 func (e *Engine) Share(ctx context.Context, dir meta.ID) (secret [32]byte, tagged int, err error) {
 	if _, err := rand.Read(secret[:]); err != nil {
 		return secret, 0, err
@@ -315,6 +315,16 @@ func (e *Engine) Share(ctx context.Context, dir meta.ID) (secret [32]byte, tagge
 		return secret, 0, err
 	}
 	s := shareSecrets(secret)
+	// Kept before the links are read, so that any link signed from then on
+	// is tagged too (share.go); dropped again if the share fails here.
+	if err := e.keepShare(ctx, secret, s, dir, chunks); err != nil {
+		return secret, 0, err
+	}
+	defer func() {
+		if err != nil && tagged == 0 {
+			e.dropShare(context.WithoutCancel(ctx), s, chunks)
+		}
+	}()
 	type job struct {
 		p peer.ID
 		l *meta.Link

@@ -264,6 +264,7 @@ func (e *Engine) startLink(l *meta.Link, p peer.ID) {
 			if err := e.reconsider(e.ctx, l.Chunk); err != nil && e.ctx.Err() == nil {
 				e.log.Warn("reconsider", "chunk", l.Chunk, "err", err)
 			}
+			e.tagForShares(e.ctx, l, p)
 		}
 		// The chunk may need a replacement link, and a slot is free.
 		e.markDirty(l.Chunk)
