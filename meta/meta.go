@@ -9,6 +9,7 @@ package meta
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -99,8 +100,17 @@ func (l IDList) MarshalJSON() ([]byte, error) {
 	return append(b, '"'), nil
 }
 
-// UnmarshalJSON reads what MarshalJSON writes.
+// UnmarshalJSON reads what MarshalJSON writes, and also an array of hex
+// ids (how records kept []ID before they used IDList).
 func (l *IDList) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '[' {
+		var ids []ID
+		if err := json.Unmarshal(b, &ids); err != nil {
+			return fmt.Errorf("%w: id list: %v", ErrInvalid, err)
+		}
+		*l = ids
+		return nil
+	}
 	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' || (len(b)-2)%64 != 0 {
 		return fmt.Errorf("%w: id list", ErrInvalid)
 	}
