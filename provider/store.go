@@ -51,7 +51,7 @@ type record struct {
 	Hash      string         `json:"hash"`
 	SegSize   int            `json:"seg_size"`
 	SealedLen int64          `json:"sealed_len"`
-	Hashes    meta.IDList    `json:"hashes"` // one hex string; records before it hold an array
+	Hashes    meta.IDList    `json:"hashes"`  // one hex string; records before it hold an array
 	Expires   int64          `json:"expires"` // unix seconds
 	Complete  bool           `json:"complete"`
 	Pledge    *meta.Pledge   `json:"pledge,omitempty"` // the last one signed for Client
