@@ -288,32 +288,33 @@ func chunkLinks(tx meta.Tx, id meta.ID) (*meta.Chunk, []*meta.Link, error) {
 // when it has at least redundancy signed, unexpired links; the files using
 // it follow.
 func (e *Engine) reconsider(ctx context.Context, id meta.ID) error {
+	// Most calls change nothing (a chunk's links before the last one it
+	// needs is signed): decide in a read-only transaction first, which
+	// reads the records of chunks in flight from memory. Every caller
+	// persisted its change before calling, so the last one to look sees
+	// every change made before it.
+	var keep bool
+	err := e.store.View(ctx, func(tx meta.Tx) error {
+		c, links, err := chunkLinks(tx, id)
+		if err != nil {
+			return err
+		}
+		want, ok := e.chunkState(c, links)
+		keep = !ok || want == c.State
+		return nil
+	})
+	if err == nil && keep {
+		return nil
+	}
 	changed := false
-	err := e.store.Update(ctx, func(tx meta.Tx) error {
+	err = e.store.Update(ctx, func(tx meta.Tx) error {
 		changed = false
 		c, links, err := chunkLinks(tx, id)
 		if err != nil {
 			return err
 		}
-		now := e.cfg.Now()
-		durable := 0
-		for _, l := range links {
-			if l.Durable(now) {
-				durable++
-			}
-		}
-		var want meta.ChunkState
-		switch {
-		case c.Refs == 0 && c.State == meta.ChunkCreated:
-			return nil // released: no file wants it any more
-		case durable >= c.Redundancy:
-			want = meta.ChunkUploaded
-		case !c.Autorenew && !c.Expires.After(now):
-			want = meta.ChunkExpired // its policy ended: nothing to repair
-		default:
-			want = meta.ChunkUploading
-		}
-		if want == c.State {
+		want, ok := e.chunkState(c, links)
+		if !ok || want == c.State {
 			return nil
 		}
 		wasUploaded := c.State == meta.ChunkUploaded
@@ -354,6 +355,28 @@ func (e *Engine) reconsider(ctx context.Context, id meta.ID) error {
 		e.notifyChanged()
 	}
 	return err
+}
+
+// chunkState is the state c should be in with links (ok false: a released
+// chunk, left as it is).
+func (e *Engine) chunkState(c *meta.Chunk, links []*meta.Link) (meta.ChunkState, bool) {
+	now := e.cfg.Now()
+	durable := 0
+	for _, l := range links {
+		if l.Durable(now) {
+			durable++
+		}
+	}
+	switch {
+	case c.Refs == 0 && c.State == meta.ChunkCreated:
+		return 0, false // released: no file wants it any more
+	case durable >= c.Redundancy:
+		return meta.ChunkUploaded, true
+	case !c.Autorenew && !c.Expires.After(now):
+		return meta.ChunkExpired, true // its policy ended: nothing to repair
+	default:
+		return meta.ChunkUploading, true
+	}
 }
 
 func fileState(pending int) meta.FileState {
