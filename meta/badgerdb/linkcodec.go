@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/pb"
 )
 
 // Link records are written in a compact binary form: a version byte, then
@@ -53,16 +54,16 @@ const (
 func encodeLink(l *meta.Link) []byte {
 	b := make([]byte, 1, 512+32*len(l.Segments))
 	b[0] = linkCodecV1
-	b = appendBytes(b, lfID, l.ID[:])
-	b = appendBytes(b, lfChunk, l.Chunk[:])
-	b = appendString(b, lfProvider, l.Provider)
-	b = appendBytes(b, lfAddress, l.Address[:])
-	b = appendUint(b, lfState, uint64(l.State))
-	b = appendString(b, lfError, l.Error)
+	b = pb.AppendBytes(b, lfID, l.ID[:])
+	b = pb.AppendBytes(b, lfChunk, l.Chunk[:])
+	b = pb.AppendString(b, lfProvider, l.Provider)
+	b = pb.AppendBytes(b, lfAddress, l.Address[:])
+	b = pb.AppendUint(b, lfState, uint64(l.State))
+	b = pb.AppendString(b, lfError, l.Error)
 	b = appendInt(b, lfSegmentSize, int64(l.SegmentSize))
-	b = appendString(b, lfSegmentHash, l.SegmentHash)
+	b = pb.AppendString(b, lfSegmentHash, l.SegmentHash)
 	b = appendInt(b, lfSealedLen, l.SealedLen)
-	b = appendBytes(b, lfRoot, l.Root[:])
+	b = pb.AppendBytes(b, lfRoot, l.Root[:])
 	if len(l.Segments) > 0 {
 		b = protowire.AppendTag(b, lfSegments, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(32*len(l.Segments)))
@@ -70,36 +71,36 @@ func encodeLink(l *meta.Link) []byte {
 			b = append(b, s[:]...)
 		}
 	}
-	b = appendBytes(b, lfKey, l.Key)
+	b = pb.AppendBytes(b, lfKey, l.Key)
 	for _, p := range l.Progress {
 		var m []byte
 		m = appendInt(m, 1, p.SentAt)
 		m = appendInt(m, 2, int64(p.Tries))
-		m = appendBool(m, 3, p.Acked)
+		m = pb.AppendBool(m, 3, p.Acked)
 		b = appendMsg(b, lfProgress, m)
 	}
 	b = appendInt(b, lfRetransmits, int64(l.Retransmits))
 	b = appendInt(b, lfRewinds, int64(l.Rewinds))
 	b = appendTime(b, lfExpires, l.Expires)
-	b = appendString(b, lfPrice, l.Price)
-	b = appendString(b, lfRate, l.Rate)
+	b = pb.AppendString(b, lfPrice, l.Price)
+	b = pb.AppendString(b, lfRate, l.Rate)
 	if p := l.Pledge; p != nil {
 		var m []byte
-		m = appendBytes(m, 1, p.Provider[:])
-		m = appendBytes(m, 2, p.Client[:])
-		m = appendBytes(m, 3, p.Root[:])
+		m = pb.AppendBytes(m, 1, p.Provider[:])
+		m = pb.AppendBytes(m, 2, p.Client[:])
+		m = pb.AppendBytes(m, 3, p.Root[:])
 		m = appendInt(m, 4, p.Length)
 		m = appendInt(m, 5, p.Expires)
-		m = appendBytes(m, 6, p.Signature)
+		m = pb.AppendBytes(m, 6, p.Signature)
 		b = appendMsg(b, lfPledge, m)
 	}
 	for _, p := range l.Payments {
 		var m []byte
-		m = appendUint(m, 1, p.Channel)
-		m = appendString(m, 2, p.Amount)
-		m = appendString(m, 3, p.Cumulative)
-		m = appendBool(m, 4, p.Acked)
-		m = appendString(m, 5, p.Error)
+		m = pb.AppendUint(m, 1, p.Channel)
+		m = pb.AppendString(m, 2, p.Amount)
+		m = pb.AppendString(m, 3, p.Cumulative)
+		m = pb.AppendBool(m, 4, p.Acked)
+		m = pb.AppendString(m, 5, p.Error)
 		b = appendMsg(b, lfPayment, m)
 	}
 	b = appendTime(b, lfCreated, l.Created)
@@ -109,8 +110,8 @@ func encodeLink(l *meta.Link) []byte {
 		var m []byte
 		m = appendTime(m, 1, a.At)
 		m = appendInt(m, 2, int64(a.Segment))
-		m = appendBool(m, 3, a.OK)
-		m = appendString(m, 4, a.Error)
+		m = pb.AppendBool(m, 3, a.OK)
+		m = pb.AppendString(m, 4, a.Error)
 		b = appendMsg(b, lfLastAudit, m)
 	}
 	b = appendInt(b, lfAuditsPassed, int64(l.AuditsPassed))
@@ -270,41 +271,11 @@ func firstByte(b []byte) int {
 	return int(b[0])
 }
 
-// Writers. Zero values are left out: a field read back absent is zero.
-
-func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
-}
-
-func appendString(b []byte, num protowire.Number, v string) []byte {
-	if v == "" {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, v)
-}
-
-func appendUint(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
+// Writers (and pb's). Zero values are left out: a field read back absent
+// is zero.
 
 func appendInt(b []byte, num protowire.Number, v int64) []byte {
-	return appendUint(b, num, protowire.EncodeZigZag(v))
-}
-
-func appendBool(b []byte, num protowire.Number, v bool) []byte {
-	if !v {
-		return b
-	}
-	return appendUint(b, num, 1)
+	return pb.AppendUint(b, num, protowire.EncodeZigZag(v))
 }
 
 func appendMsg(b []byte, num protowire.Number, m []byte) []byte {
@@ -321,59 +292,37 @@ func appendTime(b []byte, num protowire.Number, t time.Time) []byte {
 	var m []byte
 	m = protowire.AppendTag(m, 1, protowire.VarintType)
 	m = protowire.AppendVarint(m, protowire.EncodeZigZag(t.Unix()))
-	m = appendUint(m, 2, uint64(t.Nanosecond()))
+	m = pb.AppendUint(m, 2, uint64(t.Nanosecond()))
 	return appendMsg(b, num, m)
 }
 
 // Readers.
 
-// field is the value of one field, as its wire type gives it.
-type field struct {
-	typ protowire.Type
-	v   uint64 // VarintType
-	b   []byte // BytesType
-}
+// field is one field of a record (pb.Field), read as its number says.
+type field pb.Field
 
-// eachField calls fn for every field of b, skipping none: fn ignores the
-// numbers it does not know.
+// eachField calls fn for every varint and bytes field of b (pb.Each); fn
+// ignores the numbers it does not know.
 func eachField(b []byte, fn func(protowire.Number, field) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
+	return pb.Each(b, func(f pb.Field) error {
+		if err := fn(f.Num, field(f)); err != nil {
+			return fmt.Errorf("field %d: %w", f.Num, err)
 		}
-		b = b[n:]
-		f := field{typ: typ}
-		switch typ {
-		case protowire.VarintType:
-			f.v, n = protowire.ConsumeVarint(b)
-		case protowire.BytesType:
-			f.b, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		if err := fn(num, f); err != nil {
-			return fmt.Errorf("field %d: %w", num, err)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (f field) want(t protowire.Type) error {
-	if f.typ != t {
-		return fmt.Errorf("wire type %d, want %d", f.typ, t)
+	if f.Type != t {
+		return fmt.Errorf("wire type %d, want %d", f.Type, t)
 	}
 	return nil
 }
 
-func (f field) uint() (uint64, error) { return f.v, f.want(protowire.VarintType) }
+func (f field) uint() (uint64, error) { return f.Varint, f.want(protowire.VarintType) }
 
 func (f field) int() (int64, error) {
-	return protowire.DecodeZigZag(f.v), f.want(protowire.VarintType)
+	return protowire.DecodeZigZag(f.Varint), f.want(protowire.VarintType)
 }
 
 func (f field) intVal() (int, error) {
@@ -384,21 +333,21 @@ func (f field) intVal() (int, error) {
 	return int(v), err
 }
 
-func (f field) boolean() (bool, error) { return f.v != 0, f.want(protowire.VarintType) }
+func (f field) boolean() (bool, error) { return f.Varint != 0, f.want(protowire.VarintType) }
 
-func (f field) bytes() ([]byte, error) { return f.b, f.want(protowire.BytesType) }
+func (f field) bytes() ([]byte, error) { return f.Bytes, f.want(protowire.BytesType) }
 
-func (f field) str() (string, error) { return string(f.b), f.want(protowire.BytesType) }
+func (f field) str() (string, error) { return string(f.Bytes), f.want(protowire.BytesType) }
 
 // fixed fills dst, which must be exactly as long as the field.
 func (f field) fixed(dst []byte) error {
 	if err := f.want(protowire.BytesType); err != nil {
 		return err
 	}
-	if len(f.b) != len(dst) {
-		return fmt.Errorf("%d bytes, want %d", len(f.b), len(dst))
+	if len(f.Bytes) != len(dst) {
+		return fmt.Errorf("%d bytes, want %d", len(f.Bytes), len(dst))
 	}
-	copy(dst, f.b)
+	copy(dst, f.Bytes)
 	return nil
 }
 
@@ -406,7 +355,7 @@ func (f field) msg(fn func(protowire.Number, field) error) error {
 	if err := f.want(protowire.BytesType); err != nil {
 		return err
 	}
-	return eachField(f.b, fn)
+	return eachField(f.Bytes, fn)
 }
 
 func (f field) time() (time.Time, error) {

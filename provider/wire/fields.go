@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/pb"
 )
 
 // field is one decoded field of a body. Bytes alias the body.
@@ -19,37 +20,19 @@ type field struct {
 	b   []byte // bytes value
 }
 
-// eachField walks body and calls fn for each field. Fields of wire types
-// other than varint and bytes are skipped here (no message uses them), so
-// they reach fn never; unknown field numbers are fn's to skip.
+// eachField walks body (pb.Each) and calls fn for each varint and bytes
+// field; unknown field numbers are fn's to skip. A body that does not parse
+// is ErrMalformed.
 func eachField(body []byte, fn func(f field) error) error {
-	for len(body) > 0 {
-		num, typ, n := protowire.ConsumeTag(body)
-		if n < 0 {
-			return fmt.Errorf("%w: tag: %v", ErrMalformed, protowire.ParseError(n))
-		}
-		body = body[n:]
-		f := field{num: num, typ: typ}
-		switch typ {
-		case protowire.VarintType:
-			f.u, n = protowire.ConsumeVarint(body)
-		case protowire.BytesType:
-			f.b, n = protowire.ConsumeBytes(body)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, body)
-		}
-		if n < 0 {
-			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-		}
-		body = body[n:]
-		if typ != protowire.VarintType && typ != protowire.BytesType {
-			continue
-		}
-		if err := fn(f); err != nil {
-			return err
-		}
+	var fnErr error
+	err := pb.Each(body, func(f pb.Field) error {
+		fnErr = fn(field{num: f.Num, typ: f.Type, u: f.Varint, b: f.Bytes})
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	return nil
+	return err
 }
 
 func (f field) wantVarint(name string) error {
@@ -168,29 +151,6 @@ func (f field) bigInt(name string) (*big.Int, error) {
 
 // Encoding helpers. Zero values are omitted, as proto3 does.
 
-func putUint(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
-
-func putBytes(b []byte, num protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
-}
-
-func putBool(b []byte, num protowire.Number, v bool) []byte {
-	if !v {
-		return b
-	}
-	return putUint(b, num, 1)
-}
-
 // putHashes appends hashes as one bytes field of concatenated hashes.
 func putHashes(b []byte, num protowire.Number, hashes []meta.ID) []byte {
 	if len(hashes) == 0 {
@@ -220,19 +180,11 @@ func sizeBytes(num protowire.Number, n int) int {
 	return protowire.SizeTag(num) + protowire.SizeBytes(n)
 }
 
-func putString(b []byte, num protowire.Number, v string) []byte {
-	if v == "" {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, v)
-}
-
 func putBig(b []byte, num protowire.Number, v *big.Int) []byte {
 	if v == nil || v.Sign() == 0 {
 		return b
 	}
-	return putBytes(b, num, v.Bytes())
+	return pb.AppendBytes(b, num, v.Bytes())
 }
 
 // checks shared by encode and decode.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/pb"
 )
 
 // MaxProof bounds a Merkle proof: a tree of MaxHashes leaves is 16 deep.
@@ -34,9 +35,9 @@ func (c *Challenge) Marshal(b []byte) ([]byte, error) {
 	if err := c.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, c.Root[:])
-	b = putUint(b, 2, uint64(c.Index))
-	return putBytes(b, 3, c.Nonce[:]), nil
+	b = pb.AppendBytes(b, 1, c.Root[:])
+	b = pb.AppendUint(b, 2, uint64(c.Index))
+	return pb.AppendBytes(b, 3, c.Nonce[:]), nil
 }
 
 // Unmarshal implements Msg.
@@ -95,15 +96,15 @@ func (c *ChallengeReply) Marshal(b []byte) ([]byte, error) {
 	if err := c.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, c.Root[:])
-	b = putUint(b, 2, uint64(c.Index))
-	b = putBytes(b, 3, c.Nonce[:])
-	b = putBytes(b, 4, c.Segment)
+	b = pb.AppendBytes(b, 1, c.Root[:])
+	b = pb.AppendUint(b, 2, uint64(c.Index))
+	b = pb.AppendBytes(b, 3, c.Nonce[:])
+	b = pb.AppendBytes(b, 4, c.Segment)
 	packed := make([]byte, 0, 32*len(c.Proof))
 	for _, h := range c.Proof {
 		packed = append(packed, h[:]...)
 	}
-	return putBytes(b, 5, packed), nil
+	return pb.AppendBytes(b, 5, packed), nil
 }
 
 // Unmarshal implements Msg.
@@ -164,8 +165,8 @@ func (r *Renew) Marshal(b []byte) ([]byte, error) {
 	if err := r.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, r.Root[:])
-	return putUint(b, 2, uint64(r.Expires)), nil
+	b = pb.AppendBytes(b, 1, r.Root[:])
+	return pb.AppendUint(b, 2, uint64(r.Expires)), nil
 }
 
 // Unmarshal implements Msg.
@@ -204,7 +205,7 @@ func (r *Release) Marshal(b []byte) ([]byte, error) {
 	if err := r.check(); err != nil {
 		return b, err
 	}
-	return putBytes(b, 1, r.Root[:]), nil
+	return pb.AppendBytes(b, 1, r.Root[:]), nil
 }
 
 // Unmarshal implements Msg.

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"github.com/pointfs/pointfs/meta/pb"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -19,8 +20,8 @@ func (e *Error) Marshal(b []byte) ([]byte, error) {
 	if err := e.check(); err != nil {
 		return b, err
 	}
-	b = putUint(b, 1, uint64(e.Code))
-	return putString(b, 2, e.Message), nil
+	b = pb.AppendUint(b, 1, uint64(e.Code))
+	return pb.AppendString(b, 2, e.Message), nil
 }
 
 // Unmarshal implements Msg.
@@ -98,12 +99,12 @@ func (o *Offer) Marshal(b []byte) ([]byte, error) {
 	if err := o.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, o.Address[:])
+	b = pb.AppendBytes(b, 1, o.Address[:])
 	b = putBig(b, 2, o.PricePerByteDay)
-	b = putUint(b, 3, uint64(o.FreeBytes))
-	b = putUint(b, 4, uint64(o.MaxExpiry))
-	b = putUint(b, 5, uint64(o.MaxSegmentSize))
-	return putUint(b, 6, uint64(o.MaxSealedLen)), nil
+	b = pb.AppendUint(b, 3, uint64(o.FreeBytes))
+	b = pb.AppendUint(b, 4, uint64(o.MaxExpiry))
+	b = pb.AppendUint(b, 5, uint64(o.MaxSegmentSize))
+	return pb.AppendUint(b, 6, uint64(o.MaxSealedLen)), nil
 }
 
 // Unmarshal implements Msg.

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/pb"
 )
 
 // --- GetChunk (type 10) ---
@@ -40,9 +41,9 @@ func (g *GetChunk) Marshal(b []byte) ([]byte, error) {
 	if err := g.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, g.Root[:])
-	b = putUint(b, 2, uint64(g.First))
-	return putUint(b, 3, uint64(g.Count)), nil
+	b = pb.AppendBytes(b, 1, g.Root[:])
+	b = pb.AppendUint(b, 2, uint64(g.First))
+	return pb.AppendUint(b, 3, uint64(g.Count)), nil
 }
 
 // Unmarshal implements Msg.
@@ -107,8 +108,8 @@ func (c *ChunkData) Marshal(b []byte) ([]byte, error) {
 	if err := c.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, c.Root[:])
-	b = putUint(b, 2, uint64(c.First))
+	b = pb.AppendBytes(b, 1, c.Root[:])
+	b = pb.AppendUint(b, 2, uint64(c.First))
 	for _, s := range c.Segments {
 		// Written even when empty: a segment's position is its index.
 		b = protowire.AppendTag(b, 3, protowire.BytesType)

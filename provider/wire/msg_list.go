@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/pb"
 )
 
 // --- Tag (type 19) ---
@@ -39,9 +40,9 @@ func (t *Tag) Marshal(b []byte) ([]byte, error) {
 	if err := t.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, t.Root[:])
-	b = putBytes(b, 2, t.Locator[:])
-	return putBytes(b, 3, t.Tag), nil
+	b = pb.AppendBytes(b, 1, t.Root[:])
+	b = pb.AppendBytes(b, 2, t.Locator[:])
+	return pb.AppendBytes(b, 3, t.Tag), nil
 }
 
 // Unmarshal implements Msg.
@@ -93,11 +94,11 @@ func (l *List) Marshal(b []byte) ([]byte, error) {
 	if err := l.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, l.Locator[:])
+	b = pb.AppendBytes(b, 1, l.Locator[:])
 	if !l.After.IsZero() {
-		b = putBytes(b, 2, l.After[:])
+		b = pb.AppendBytes(b, 2, l.After[:])
 	}
-	return putUint(b, 3, uint64(l.Limit)), nil
+	return pb.AppendUint(b, 3, uint64(l.Limit)), nil
 }
 
 // Unmarshal implements Msg.
@@ -190,19 +191,19 @@ func (e *ListEntry) size() int {
 func (e *ListEntry) Size() int { return protowire.SizeTag(1) + protowire.SizeBytes(e.size()) }
 
 func (e *ListEntry) append(b []byte) []byte {
-	b = putBytes(b, 1, e.Root[:])
-	b = putString(b, 2, e.Hash)
-	b = putUint(b, 3, uint64(e.SegmentSize))
-	b = putUint(b, 4, uint64(e.SealedLen))
-	b = putUint(b, 5, uint64(e.Expires))
+	b = pb.AppendBytes(b, 1, e.Root[:])
+	b = pb.AppendString(b, 2, e.Hash)
+	b = pb.AppendUint(b, 3, uint64(e.SegmentSize))
+	b = pb.AppendUint(b, 4, uint64(e.SealedLen))
+	b = pb.AppendUint(b, 5, uint64(e.Expires))
 	b = putHashes(b, 6, e.Hashes)
-	b = putBytes(b, 7, e.Tag)
+	b = pb.AppendBytes(b, 7, e.Tag)
 	if e.Client != (common.Address{}) {
-		b = putBytes(b, 8, e.Client[:])
+		b = pb.AppendBytes(b, 8, e.Client[:])
 	}
-	b = putUint(b, 9, uint64(e.PledgeLength))
-	b = putUint(b, 10, uint64(e.PledgeExpires))
-	return putBytes(b, 11, e.Signature)
+	b = pb.AppendUint(b, 9, uint64(e.PledgeLength))
+	b = pb.AppendUint(b, 10, uint64(e.PledgeExpires))
+	return pb.AppendBytes(b, 11, e.Signature)
 }
 
 func (e *ListEntry) unmarshal(body []byte) error {
@@ -285,7 +286,7 @@ func (r *ListReply) Marshal(b []byte) ([]byte, error) {
 		b = protowire.AppendVarint(b, uint64(e.size()))
 		b = e.append(b)
 	}
-	return putBool(b, 2, r.More), nil
+	return pb.AppendBool(b, 2, r.More), nil
 }
 
 // Unmarshal implements Msg.

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"github.com/pointfs/pointfs/meta/pb"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -47,10 +48,10 @@ func (m *Micropayment) Marshal(b []byte) ([]byte, error) {
 	if err := m.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, m.Contract[:])
-	b = putUint(b, 2, m.Channel)
+	b = pb.AppendBytes(b, 1, m.Contract[:])
+	b = pb.AppendUint(b, 2, m.Channel)
 	b = putBig(b, 3, m.Cumulative)
-	return putBytes(b, 4, m.Signature), nil
+	return pb.AppendBytes(b, 4, m.Signature), nil
 }
 
 // Unmarshal implements Msg.
@@ -109,7 +110,7 @@ func (m *MicropaymentAck) Marshal(b []byte) ([]byte, error) {
 	if err := m.check(); err != nil {
 		return b, err
 	}
-	b = putUint(b, 1, m.Channel)
+	b = pb.AppendUint(b, 1, m.Channel)
 	b = putBig(b, 2, m.Cumulative)
 	return putBig(b, 3, m.Credited), nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/pb"
 )
 
 // RootRecord is an owner's signed pointer to the root of its tree, the body
@@ -43,11 +44,11 @@ func (r *RootRecord) marshal(b []byte) ([]byte, error) {
 	if err := r.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, r.Owner[:])
-	b = putBytes(b, 2, r.Root[:])
-	b = putUint(b, 3, r.Seq)
-	b = putUint(b, 4, uint64(r.Time))
-	return putBytes(b, 5, r.Signature), nil
+	b = pb.AppendBytes(b, 1, r.Owner[:])
+	b = pb.AppendBytes(b, 2, r.Root[:])
+	b = pb.AppendUint(b, 3, r.Seq)
+	b = pb.AppendUint(b, 4, uint64(r.Time))
+	return pb.AppendBytes(b, 5, r.Signature), nil
 }
 
 func (r *RootRecord) unmarshal(body []byte) error {
@@ -116,7 +117,7 @@ func (g *GetRoot) Marshal(b []byte) ([]byte, error) {
 	if err := g.check(); err != nil {
 		return b, err
 	}
-	return putBytes(b, 1, g.Owner[:]), nil
+	return pb.AppendBytes(b, 1, g.Owner[:]), nil
 }
 
 // Unmarshal implements Msg.

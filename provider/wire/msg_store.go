@@ -5,6 +5,7 @@ import (
 	"math/big"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/pb"
 )
 
 // --- StoreRequest (type 4) ---
@@ -39,9 +40,9 @@ func (r *StoreRequest) Marshal(b []byte) ([]byte, error) {
 	if err := r.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, r.LinkID[:])
-	b = putUint(b, 2, uint64(r.SealedLen))
-	b = putUint(b, 3, uint64(r.Expires))
+	b = pb.AppendBytes(b, 1, r.LinkID[:])
+	b = pb.AppendUint(b, 2, uint64(r.SealedLen))
+	b = pb.AppendUint(b, 3, uint64(r.Expires))
 	return putBig(b, 4, r.Price), nil
 }
 
@@ -123,16 +124,16 @@ func (m *SegmentMap) Marshal(b []byte) ([]byte, error) {
 	if err := m.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, m.Root[:])
-	b = putString(b, 2, m.Hash)
-	b = putUint(b, 3, uint64(m.SegmentSize))
-	b = putUint(b, 4, uint64(m.SealedLen))
-	b = putBytes(b, 5, m.LinkID[:])
+	b = pb.AppendBytes(b, 1, m.Root[:])
+	b = pb.AppendString(b, 2, m.Hash)
+	b = pb.AppendUint(b, 3, uint64(m.SegmentSize))
+	b = pb.AppendUint(b, 4, uint64(m.SealedLen))
+	b = pb.AppendBytes(b, 5, m.LinkID[:])
 	b = putHashes(b, 6, m.Hashes)
 	if !m.Locator.IsZero() {
-		b = putBytes(b, 7, m.Locator[:])
+		b = pb.AppendBytes(b, 7, m.Locator[:])
 	}
-	return putBytes(b, 8, m.Tag), nil
+	return pb.AppendBytes(b, 8, m.Tag), nil
 }
 
 // Unmarshal implements Msg.
@@ -195,9 +196,9 @@ func (d *Data) Marshal(b []byte) ([]byte, error) {
 	if err := d.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, d.Root[:])
-	b = putUint(b, 2, uint64(d.Index))
-	return putBytes(b, 3, d.Bytes), nil
+	b = pb.AppendBytes(b, 1, d.Root[:])
+	b = pb.AppendUint(b, 2, uint64(d.Index))
+	return pb.AppendBytes(b, 3, d.Bytes), nil
 }
 
 // Unmarshal implements Msg.
@@ -245,9 +246,9 @@ func (a *DataAck) Marshal(b []byte) ([]byte, error) {
 	if err := a.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, a.Root[:])
-	b = putUint(b, 2, uint64(a.Index))
-	return putUint(b, 3, uint64(a.Code)), nil
+	b = pb.AppendBytes(b, 1, a.Root[:])
+	b = pb.AppendUint(b, 2, uint64(a.Index))
+	return pb.AppendUint(b, 3, uint64(a.Code)), nil
 }
 
 // Unmarshal implements Msg.
@@ -289,7 +290,7 @@ func (r *SignatureRequest) Marshal(b []byte) ([]byte, error) {
 	if err := r.check(); err != nil {
 		return b, err
 	}
-	return putBytes(b, 1, r.Root[:]), nil
+	return pb.AppendBytes(b, 1, r.Root[:]), nil
 }
 
 // Unmarshal implements Msg.
@@ -343,10 +344,10 @@ func (p *PledgeMsg) Marshal(b []byte) ([]byte, error) {
 	if err := p.check(); err != nil {
 		return b, err
 	}
-	b = putBytes(b, 1, p.Root[:])
-	b = putUint(b, 2, uint64(p.Length))
-	b = putUint(b, 3, uint64(p.Expires))
-	return putBytes(b, 4, p.Signature), nil
+	b = pb.AppendBytes(b, 1, p.Root[:])
+	b = pb.AppendUint(b, 2, uint64(p.Length))
+	b = pb.AppendUint(b, 3, uint64(p.Expires))
+	return pb.AppendBytes(b, 4, p.Signature), nil
 }
 
 // Unmarshal implements Msg.
