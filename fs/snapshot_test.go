@@ -75,6 +75,20 @@ func (p *publisher) waitCount(t *testing.T, n int, timeout time.Duration) {
 	}
 }
 
+// waitRecorded waits until the FS recorded publish seq: the publisher has
+// it a moment before (the snapshot records a publish once it succeeded).
+func waitRecorded(t *testing.T, w *world, seq uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, s := w.fs.Published(); s >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish %d not recorded after 10s", seq)
+		}
+	}
+}
+
 // snapWorld is a world whose FS publishes to pub.
 func snapWorld(t *testing.T, delay time.Duration) (*world, *publisher) {
 	pub := &publisher{}
@@ -480,6 +494,7 @@ func TestSnapshotPublishRetried(t *testing.T) {
 	if p := pub.last(); p.seq != 1 {
 		t.Errorf("seq %d after failed publishes, want 1", p.seq)
 	}
+	waitRecorded(t, w, 1)
 	root, _ := w.fs.Published()
 	entries, err := readDir(ctx, w.eng, root)
 	if err != nil || len(entries) != 1 || entries[0].Name != "d" {
