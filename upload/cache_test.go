@@ -9,7 +9,6 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -211,35 +210,43 @@ func TestCacheDetectsDamagedChunks(t *testing.T) {
 	wantChunk(t, c, b, bb)
 }
 
-// Index logs written before records carried their chunk's checksum (48-byte
-// records, no header) still load: their chunks read back unchecked, for the
-// engine to hash; new chunks go to a new pack, checked.
-func TestCacheReadsLogsWithoutChecksums(t *testing.T) {
-	dir := t.TempDir()
+// writeOldPack writes pack 1 of a cache in dir as caches did before records
+// carried their chunk's checksum: the chunks in order, and a log of 48-byte
+// records without a header. damage, if set, changes the pack's bytes first.
+func writeOldPack(t *testing.T, dir string, ids []meta.ID, chunks [][]byte, damage func(pack []byte)) {
+	t.Helper()
 	if err := os.MkdirAll(filepath.Join(dir, "packs"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	a, ab := chunkOf(t, 3000)
-	b, bb := chunkOf(t, 4000)
-	var log []byte
-	for _, x := range []struct {
-		id  meta.ID
-		off int
-		n   int
-	}{{a, 0, len(ab)}, {b, len(ab), len(bb)}} {
+	var pack, log []byte
+	for i, id := range ids {
 		rec := make([]byte, recSizeV1)
-		copy(rec, x.id[:])
-		binary.BigEndian.PutUint64(rec[32:], uint64(x.off))
-		binary.BigEndian.PutUint32(rec[40:], uint32(x.n))
+		copy(rec, id[:])
+		binary.BigEndian.PutUint64(rec[32:], uint64(len(pack)))
+		binary.BigEndian.PutUint32(rec[40:], uint32(len(chunks[i])))
 		binary.BigEndian.PutUint32(rec[44:], crc32.Checksum(rec[:44], castagnoli))
 		log = append(log, rec...)
+		pack = append(pack, chunks[i]...)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "packs", "00000001.pack"), append(slices.Clone(ab), bb...), 0o600); err != nil {
+	if damage != nil {
+		damage(pack)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "packs", "00000001.pack"), pack, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "packs", "00000001.idx"), log, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Index logs written before records carried their chunk's checksum (48-byte
+// records, no header) still load: their chunks read back unchecked, for the
+// engine to hash; new chunks go to a new pack, checked.
+func TestCacheReadsLogsWithoutChecksums(t *testing.T) {
+	dir := t.TempDir()
+	a, ab := chunkOf(t, 3000)
+	b, bb := chunkOf(t, 4000)
+	writeOldPack(t, dir, []meta.ID{a, b}, [][]byte{ab, bb}, nil)
 	c, err := OpenCache(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -550,32 +557,12 @@ func TestCacheTrimWhileInUse(t *testing.T) {
 // hash to its id: the copy gets a checksum that later reads trust.
 func TestCacheTrimChecksOlderChunksBeforeCopying(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "packs"), 0o700); err != nil {
-		t.Fatal(err)
-	}
 	a, ab := chunkOf(t, 3000)
 	b, bb := chunkOf(t, 4000)
 	x, xb := chunkOf(t, 10000)
-	var pack, log []byte
-	for _, ch := range []struct {
-		id meta.ID
-		b  []byte
-	}{{a, ab}, {b, bb}, {x, xb}} {
-		rec := make([]byte, recSizeV1)
-		copy(rec, ch.id[:])
-		binary.BigEndian.PutUint64(rec[32:], uint64(len(pack)))
-		binary.BigEndian.PutUint32(rec[40:], uint32(len(ch.b)))
-		binary.BigEndian.PutUint32(rec[44:], crc32.Checksum(rec[:44], castagnoli))
-		log = append(log, rec...)
-		pack = append(pack, ch.b...)
-	}
-	pack[len(ab)+100] ^= 1 // b is damaged on disk
-	if err := os.WriteFile(filepath.Join(dir, "packs", "00000001.pack"), pack, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "packs", "00000001.idx"), log, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeOldPack(t, dir, []meta.ID{a, b, x}, [][]byte{ab, bb, xb}, func(pack []byte) {
+		pack[len(ab)+100] ^= 1 // b is damaged on disk
+	})
 	c, err := OpenCache(dir)
 	if err != nil {
 		t.Fatal(err)
