@@ -240,6 +240,7 @@ func New(cfg Config) (*Engine, error) {
 	shared, err := e.anyShare(ctx)
 	if err != nil {
 		cancel()
+		cache.Close()
 		return nil, err
 	}
 	e.shared.Store(shared)

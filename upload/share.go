@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -111,8 +112,9 @@ func (e *Engine) tagForShares(ctx context.Context, l *meta.Link, p peer.ID) {
 	var secrets [][32]byte
 	err := e.store.View(ctx, func(tx meta.Tx) error {
 		var locators []string
-		err := tx.Scan(shareChunkPrefix+l.Chunk.String()+"/", func(k string, _ []byte) error {
-			locators = append(locators, k[len(shareChunkPrefix)+len(l.Chunk.String())+1:])
+		prefix := shareChunkPrefix + l.Chunk.String() + "/"
+		err := tx.Scan(prefix, func(k string, _ []byte) error {
+			locators = append(locators, strings.TrimPrefix(k, prefix))
 			return nil
 		})
 		if err != nil {
