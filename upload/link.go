@@ -173,10 +173,15 @@ func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buf
 		}
 		l.Pledge = pl
 		l.NextAudit = e.firstAudit(e.cfg.Now())
-		if err := e.makePayment(ctx, l, p); err != nil { // pay.go
+		// Signed, with what it owes in the same write (pay.go): a crash
+		// cannot keep the pledge and forget the debt. The voucher goes
+		// out after, from the provider's payment worker.
+		l.State = meta.LinkSigned
+		if err := e.persistWith(ctx, l, e.oweFor(l)); err != nil {
 			return err
 		}
-		return e.advance(ctx, l, meta.LinkSigned)
+		e.queuePayment(l, p)
+		return nil
 	}
 	return fmt.Errorf("%w: link in state %s", meta.ErrInvalid, l.State)
 }
@@ -334,9 +339,15 @@ func (e *Engine) advance(ctx context.Context, l *meta.Link, s meta.LinkState) er
 }
 
 func (e *Engine) persist(ctx context.Context, l *meta.Link) error {
+	return e.persistWith(ctx, l, nil)
+}
+
+// persistWith persists l and what also writes (if not nil) in one
+// transaction.
+func (e *Engine) persistWith(ctx context.Context, l *meta.Link, also func(meta.Tx) error) error {
 	l.Updated = e.cfg.Now()
 	// Persist even while shutting down: the state reached is real.
-	return e.linkWrites.put(context.WithoutCancel(ctx), e.store, l)
+	return e.linkWrites.put(context.WithoutCancel(ctx), e.store, l, also)
 }
 
 func (e *Engine) fail(l *meta.Link, cause error) error {

@@ -23,10 +23,12 @@ import (
 // the link's price; if there is none the link goes to
 // establish_payment_channel, where createChannel (or a top-up) is made,
 // sized for the work expected at that provider. Once the link's pledge is
-// verified (signed), makePayment signs a voucher for the channel's new
-// cumulative total and sends it (SEND_MICROPAYMENT_FOR_CHUNK); a payment
-// record per link (meta.Payment, shown on the link in a detailed status)
-// says what it paid and whether the provider acknowledged it.
+// verified, the link is persisted as signed together with what it owes;
+// then the provider's payment worker (makePayment) signs a voucher for the
+// channel's new cumulative total and sends it (SEND_MICROPAYMENT_FOR_CHUNK),
+// one voucher for all the links signed meanwhile. A payment record per
+// link (meta.Payment, shown on the link in a detailed status) says what it
+// paid and whether the provider acknowledged it.
 //
 // Nothing stalls silently: a client that cannot fund a channel keeps its
 // links in establish_payment_channel with the reason in their error text
@@ -81,10 +83,11 @@ type payments struct {
 	net   Micropayer
 	retry time.Duration
 
-	mu    sync.Mutex
-	issue string
-	since time.Time
-	locks map[common.Address]*sync.Mutex // settle, one provider at a time
+	mu     sync.Mutex
+	issue  string
+	since  time.Time
+	locks  map[common.Address]*sync.Mutex // settle, one provider at a time
+	queues map[common.Address]*payQueue   // links signed, for the payment workers
 }
 
 func (ps *payments) lock(a common.Address) func() {
@@ -111,7 +114,7 @@ func newPayments(cfg *Config) (*payments, error) {
 	if retry <= 0 {
 		retry = 5 * time.Second
 	}
-	return &payments{payer: cfg.Payer, net: m, retry: retry, locks: map[common.Address]*sync.Mutex{}}, nil
+	return &payments{payer: cfg.Payer, net: m, retry: retry, locks: map[common.Address]*sync.Mutex{}, queues: map[common.Address]*payQueue{}}, nil
 }
 
 func (ps *payments) setIssue(err error) {
@@ -288,40 +291,102 @@ func owe(tx meta.Tx, l *meta.Link, amount *big.Int) error {
 	return tx.Put(unpaidKey(l.ID), b)
 }
 
-// makePayment pays for l once its pledge is verified, before l is
-// persisted as signed (so a file is uploaded only once its payments went
-// out, or failed to and wait for the payment loop). It first persists l
-// with its pledge together with what it owes, so that a crash cannot
-// forget the debt; asking for the pledge again after a restart does not
-// owe twice.
-func (e *Engine) makePayment(ctx context.Context, l *meta.Link, p peer.ID) error {
-	if e.pay == nil || linkCost(l).Sign() == 0 {
+// oweFor returns what to write with l as it becomes signed: a payment of
+// its price owed to its provider (nil when there is nothing to pay). A
+// pledge asked for again after a restart owes once.
+func (e *Engine) oweFor(l *meta.Link) func(meta.Tx) error {
+	cost := linkCost(l)
+	if e.pay == nil || cost.Sign() == 0 {
 		return nil
 	}
-	if err := e.recordOwed(ctx, l); err != nil {
-		return err
-	}
-	if err := e.settle(ctx, l.ID, l.Address, p); err != nil && ctx.Err() == nil {
-		e.log.Info("payment not acknowledged yet", "link", l.ID, "provider", l.Provider, "err", err)
-	}
-	return nil
-}
-
-func (e *Engine) recordOwed(ctx context.Context, l *meta.Link) error {
-	l.Updated = e.cfg.Now()
-	cost := linkCost(l)
-	return e.store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error {
-		if err := tx.PutLink(l); err != nil {
+	return func(tx meta.Tx) error {
+		if lp, err := getLinkPay(tx, l.ID); err != nil || lp != nil {
 			return err
 		}
-		if e.pay == nil || cost.Sign() == 0 {
-			return nil
-		}
-		if lp, err := getLinkPay(tx, l.ID); err != nil || lp != nil {
-			return err // pledge asked again after a restart: owed once
-		}
 		return owe(tx, l, cost)
-	})
+	}
+}
+
+// maxPayBatch bounds the links one voucher pays for: their payment records
+// are written in one transaction.
+const maxPayBatch = 256
+
+// payQueue holds the signed links waiting for a provider's payment worker.
+type payQueue struct {
+	p       peer.ID
+	links   []meta.LinkID
+	running bool
+}
+
+// queuePayment is makePayment for a link just persisted as signed: its
+// provider's payment worker sends a voucher for it within payGather,
+// together with the other links signed meanwhile: one signature, one
+// round trip and a few writes per batch instead of per link (a voucher's
+// cumulative total covers every earlier one, DESIGN §5). A payment that does not go through stays on the
+// durable list of links to pay, which payLoop goes through.
+func (e *Engine) queuePayment(l *meta.Link, p peer.ID) {
+	ps := e.pay
+	if ps == nil || linkCost(l).Sign() == 0 {
+		return
+	}
+	ps.mu.Lock()
+	q := ps.queues[l.Address]
+	if q == nil {
+		q = &payQueue{}
+		ps.queues[l.Address] = q
+	}
+	q.p = p
+	q.links = append(q.links, l.ID)
+	if q.running {
+		ps.mu.Unlock()
+		return
+	}
+	q.running = true
+	ps.mu.Unlock()
+	e.mu.Lock()
+	if e.ctx.Err() != nil {
+		e.mu.Unlock()
+		return // the payment loop pays it after the next start
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		e.payWorker(l.Address, q)
+	}()
+}
+
+// payGather is how long a payment worker lets signed links gather before
+// it pays for them. A voucher costs a signature, a round trip, the
+// provider's check and a few writes on each side whatever it covers;
+// links are signed at a provider some milliseconds apart while an upload
+// runs, so paying at once meant a voucher per link. The provider lets a
+// client owe for several pledges (provider.DefaultUnpaidBytes), far more
+// than gather in this time.
+const payGather = 100 * time.Millisecond
+
+// payWorker settles the links queued for one provider until none are left.
+func (e *Engine) payWorker(addr common.Address, q *payQueue) {
+	ps := e.pay
+	for {
+		select {
+		case <-e.ctx.Done():
+		case <-time.After(payGather):
+		}
+		ps.mu.Lock()
+		n := min(len(q.links), maxPayBatch)
+		if n == 0 || e.ctx.Err() != nil {
+			q.links, q.running = nil, false
+			ps.mu.Unlock()
+			return
+		}
+		links, p := q.links[:n:n], q.p
+		q.links = q.links[n:]
+		ps.mu.Unlock()
+		if err := e.settle(e.ctx, addr, p, links); err != nil && e.ctx.Err() == nil {
+			e.log.Info("payment not acknowledged yet", "provider", p, "links", len(links), "err", err)
+		}
+	}
 }
 
 // PayRenewal pays for extending l's pledge from old to until at its rate
@@ -339,62 +404,96 @@ func (e *Engine) PayRenewal(ctx context.Context, l *meta.Link, p peer.ID, old, u
 	if err != nil {
 		return err
 	}
-	return e.settle(ctx, l.ID, l.Address, p)
+	return e.settle(ctx, l.Address, p, []meta.LinkID{l.ID})
 }
 
-// settle signs vouchers for link id's payments that have none yet, sends
-// the latest voucher to the provider, and records what the provider
-// acknowledged. Once all are acknowledged the link leaves the list of
-// links to pay. Work for one provider is serialized.
-func (e *Engine) settle(ctx context.Context, id meta.LinkID, addr common.Address, p peer.ID) (err error) {
+// settle signs one voucher for the payments of links (all to the provider
+// addr, whose peer is p) that have none yet, sends the latest voucher to
+// the provider, and records what the provider acknowledged. Links whose
+// payments are all acknowledged leave the list of links to pay. Work for
+// one provider is serialized.
+func (e *Engine) settle(ctx context.Context, addr common.Address, p peer.ID, links []meta.LinkID) (err error) {
 	ps := e.pay
 	unlock := ps.lock(addr)
 	defer unlock()
-	var lp *linkPay
-	if err := e.store.View(ctx, func(tx meta.Tx) (err error) { lp, err = getLinkPay(tx, id); return err }); err != nil {
-		return err
-	}
-	if lp == nil {
-		return nil
-	}
-	save := func() error {
-		done := !slices.ContainsFunc(lp.Payments, func(pm meta.Payment) bool { return !pm.Acked })
-		return e.store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error {
-			if err := putLinkPay(tx, id, lp); err != nil {
+	ids := make([]meta.LinkID, 0, len(links))
+	lps := make([]*linkPay, 0, len(links))
+	err = e.store.View(ctx, func(tx meta.Tx) error {
+		ids, lps = ids[:0], lps[:0]
+		for _, id := range links {
+			lp, err := getLinkPay(tx, id)
+			if err != nil {
 				return err
 			}
-			if !done {
-				return nil
+			if lp != nil {
+				ids, lps = append(ids, id), append(lps, lp)
 			}
-			return tx.Delete(unpaidKey(id))
-		})
+		}
+		return nil
+	})
+	if err != nil || len(lps) == 0 {
+		return err
 	}
-	defer func() {
-		for i := range lp.Payments {
-			if pm := &lp.Payments[i]; !pm.Acked {
-				pm.Error = ""
-				if err != nil {
-					pm.Error = err.Error()
+	// each calls fn on every payment not yet acknowledged.
+	each := func(fn func(pm *meta.Payment)) {
+		for _, lp := range lps {
+			for i := range lp.Payments {
+				if pm := &lp.Payments[i]; !pm.Acked {
+					fn(pm)
 				}
 			}
 		}
+	}
+	save := func() error {
+		return e.store.Update(context.WithoutCancel(ctx), func(tx meta.Tx) error {
+			for i, lp := range lps {
+				if err := putLinkPay(tx, ids[i], lp); err != nil {
+					return err
+				}
+				if slices.ContainsFunc(lp.Payments, func(pm meta.Payment) bool { return !pm.Acked }) {
+					continue
+				}
+				if err := tx.Delete(unpaidKey(ids[i])); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	defer func() {
+		each(func(pm *meta.Payment) {
+			pm.Error = ""
+			if err != nil {
+				pm.Error = err.Error()
+			}
+		})
 		if perr := save(); err == nil {
 			err = perr
 		}
 	}()
-	for i := range lp.Payments {
-		pm := &lp.Payments[i]
-		if pm.Cumulative != "" || pm.Acked {
-			continue
+
+	// One voucher for everything not signed for yet.
+	amount := new(big.Int)
+	var unsigned []*meta.Payment
+	each(func(pm *meta.Payment) {
+		if pm.Cumulative == "" {
+			a, _ := new(big.Int).SetString(pm.Amount, 10)
+			if a != nil && a.Sign() > 0 {
+				amount.Add(amount, a)
+				unsigned = append(unsigned, pm)
+			}
 		}
-		amount, _ := new(big.Int).SetString(pm.Amount, 10)
+	})
+	if len(unsigned) > 0 {
 		v, err := ps.payer.Pay(ctx, addr, amount)
 		if err != nil {
 			err = fmt.Errorf("%w: pay %s: %w", errPaymentBlocked, addr, err)
 			ps.setIssue(err)
 			return err
 		}
-		pm.Channel, pm.Cumulative = v.Channel, v.Cumulative.String()
+		for _, pm := range unsigned {
+			pm.Channel, pm.Cumulative = v.Channel, v.Cumulative.String()
+		}
 		// Keep the voucher's total before it goes out: the payer never
 		// signs this amount again.
 		if err := save(); err != nil {
@@ -408,12 +507,8 @@ func (e *Engine) settle(ctx context.Context, id meta.LinkID, addr common.Address
 	if v == nil {
 		// The channel these payments were signed on is gone (reclaimed,
 		// or a dev chain that restarted): pay them again on a new one.
-		for i := range lp.Payments {
-			if pm := &lp.Payments[i]; !pm.Acked {
-				pm.Channel, pm.Cumulative = 0, ""
-			}
-		}
-		return fmt.Errorf("no usable channel to %s: the payments of link %s go out again on a new one", addr, id)
+		each(func(pm *meta.Payment) { pm.Channel, pm.Cumulative = 0, "" })
+		return fmt.Errorf("no usable channel to %s: the payments of %d links go out again on a new one", addr, len(ids))
 	}
 	total, err := ps.net.SendMicropayment(ctx, p, v)
 	switch {
@@ -429,11 +524,9 @@ func (e *Engine) settle(ctx context.Context, id meta.LinkID, addr common.Address
 		return err
 	}
 	old := false
-	for i := range lp.Payments {
-		pm := &lp.Payments[i]
+	each(func(pm *meta.Payment) {
 		c, ok := new(big.Int).SetString(pm.Cumulative, 10)
 		switch {
-		case pm.Acked:
 		case ok && pm.Channel == v.Channel && c.Cmp(total) <= 0:
 			pm.Acked = true
 		case pm.Channel != v.Channel:
@@ -443,15 +536,13 @@ func (e *Engine) settle(ctx context.Context, id meta.LinkID, addr common.Address
 			pm.Channel, pm.Cumulative = 0, ""
 			old = true
 		}
-	}
+	})
 	if old {
-		return fmt.Errorf("payments of link %s signed on a replaced channel go out again", id)
+		return fmt.Errorf("payments to %s signed on a replaced channel go out again", addr)
 	}
 	return nil
 }
 
-// reclaimEvery is how often the payment loop takes back what is left of
-// expired channels.
 const reclaimEvery = 10 * time.Minute
 
 // payLoop sends again, every PayRetry, the payments of signed links that
@@ -482,43 +573,79 @@ func (e *Engine) payLoop(ctx context.Context) {
 	}
 }
 
-// PayRound settles once every link on the list of links to pay.
+// PayRound settles once every link on the list of links to pay, one
+// voucher per provider (per maxPayBatch links).
 func (e *Engine) PayRound(ctx context.Context) error {
 	if e.pay == nil {
 		return nil
 	}
-	var list []unpaidEntry
-	err := e.store.View(ctx, func(tx meta.Tx) (err error) {
-		list, err = readUnpaid(tx)
-		return err
+	type group struct {
+		p     peer.ID
+		links []meta.LinkID
+	}
+	var (
+		by    = map[common.Address]*group{}
+		order []common.Address
+		gone  []meta.LinkID
+		errs  []error
+	)
+	err := e.store.View(ctx, func(tx meta.Tx) error {
+		list, err := readUnpaid(tx)
+		if err != nil {
+			return err
+		}
+		for _, u := range list {
+			lp, err := getLinkPay(tx, u.Link)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if lp == nil {
+				gone = append(gone, u.Link)
+				continue
+			}
+			p, err := peer.Decode(lp.Provider)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("link %s: %w", u.Link, err))
+				continue
+			}
+			g := by[lp.Address]
+			if g == nil {
+				g = &group{p: p}
+				by[lp.Address] = g
+				order = append(order, lp.Address)
+			}
+			g.links = append(g.links, u.Link)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, u := range list {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var lp *linkPay
-		err := e.store.View(ctx, func(tx meta.Tx) (err error) { lp, err = getLinkPay(tx, u.Link); return err })
-		if err == nil && lp == nil {
-			err = e.store.Update(ctx, func(tx meta.Tx) error { return tx.Delete(unpaidKey(u.Link)) })
-			if err == nil {
-				continue
+	if len(gone) > 0 {
+		err := e.store.Update(ctx, func(tx meta.Tx) error {
+			for _, id := range gone {
+				if err := tx.Delete(unpaidKey(id)); err != nil {
+					return err
+				}
 			}
-		}
+			return nil
+		})
 		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		p, err := peer.Decode(lp.Provider)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := e.settle(ctx, u.Link, lp.Address, p); err != nil {
-			errs = append(errs, fmt.Errorf("link %s: %w", u.Link, err))
+	}
+	for _, a := range order {
+		g := by[a]
+		for len(g.links) > 0 {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			n := min(len(g.links), maxPayBatch)
+			if err := e.settle(ctx, a, g.p, g.links[:n]); err != nil {
+				errs = append(errs, fmt.Errorf("provider %s: %w", a, err))
+			}
+			g.links = g.links[n:]
 		}
 	}
 	return errors.Join(errs...)

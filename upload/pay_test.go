@@ -3,9 +3,11 @@ package upload_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -345,4 +347,142 @@ func TestNewDevChainAfterRestart(t *testing.T) {
 			t.Fatalf("claims on the new chain: %+v, %v", claims, err)
 		}
 	}
+}
+
+// slowPayments is the client's network with SendMicropayment counted and
+// held up by delay, or, with block set, failing at once as if the
+// providers could not be reached for payments.
+type slowPayments struct {
+	*provider.Client
+	delay time.Duration
+	block bool
+	sends atomic.Int32
+}
+
+func (s *slowPayments) SendMicropayment(ctx context.Context, p peer.ID, v *pay.Voucher) (*big.Int, error) {
+	s.sends.Add(1)
+	if s.block {
+		return nil, fmt.Errorf("payments to %s blocked by the test", p)
+	}
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Client.SendMicropayment(ctx, p, v)
+}
+
+// linkPrices returns what the signed links of file id owe each provider,
+// and how many there are.
+func linkPrices(t *testing.T, e *upload.Engine, id meta.ID) (map[common.Address]*big.Int, int) {
+	t.Helper()
+	st, err := e.Status(context.Background(), id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[common.Address]*big.Int{}
+	n := 0
+	for _, cs := range st.Chunks {
+		for _, l := range cs.Links {
+			if l.State != meta.LinkSigned {
+				continue
+			}
+			n++
+			if want[l.Address] == nil {
+				want[l.Address] = new(big.Int)
+			}
+			want[l.Address].Add(want[l.Address], wei(l.Price))
+		}
+	}
+	return want, n
+}
+
+// checkPaidExactly checks that every provider holds vouchers for exactly
+// what the links cost: it is owed nothing and was paid nothing ahead.
+func checkPaidExactly(t *testing.T, pn *payNet, client common.Address, want map[common.Address]*big.Int) {
+	t.Helper()
+	for i, s := range pn.servers {
+		a := ethcrypto.PubkeyToAddress(pn.keys[i].PublicKey)
+		if u, err := s.Payee().Unpaid(client); err != nil || u.Sign() != 0 {
+			t.Errorf("provider %d: client owes %v (%v); want 0", i, u, err)
+		}
+		claims, err := s.Payee().Claim(context.Background())
+		if err != nil || len(claims) != 1 || claims[0].Err != nil {
+			t.Fatalf("provider %d claims: %+v, %v", i, claims, err)
+		}
+		if claims[0].Cumulative.Cmp(want[a]) != 0 {
+			t.Errorf("provider %d: voucher for %v, links cost %v", i, claims[0].Cumulative, want[a])
+		}
+	}
+}
+
+// TestPaymentsBatchPerProvider: links signed while a voucher to their
+// provider is under way are paid by the next voucher together, and the
+// vouchers add up to exactly what the links cost.
+func TestPaymentsBatchPerProvider(t *testing.T) {
+	pn := startPayNet(t, 3, nil)
+	var net *slowPayments
+	c := openClient(t, pn.dir, pn.servers, func(cfg *upload.Config) {
+		net = &slowPayments{Client: cfg.Net.(*provider.Client), delay: 300 * time.Millisecond}
+		cfg.Net = net
+		p, err := pay.NewPayer(pay.PayerConfig{Chain: pn.chain.Chain(), Key: pn.key, Store: cfg.Store, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Payer = p
+		cfg.PayRetry = time.Hour // only the payment workers pay
+	})
+	id := putBytes(t, c.engine, randomBytes(t, 2<<20), &meta.Policy{Redundancy: 3, Expires: time.Now().Add(24 * time.Hour).Truncate(time.Second)})
+	waitUploaded(t, c.engine, id, time.Minute)
+	waitPaid(t, c.engine, id)
+	want, links := linkPrices(t, c.engine, id)
+	sends := int(net.sends.Load())
+	t.Logf("%d links paid with %d vouchers", links, sends)
+	if links != 27 || sends >= links {
+		t.Fatalf("%d links paid with %d vouchers: want 27 links, fewer vouchers", links, sends)
+	}
+	checkPaidExactly(t, pn, c.engine.Address(), want)
+}
+
+// TestPaymentsOwedSurviveRestart: links signed while their providers could
+// not be paid keep what they owe across a restart of the client, which
+// then pays each of them once.
+func TestPaymentsOwedSurviveRestart(t *testing.T) {
+	pn := startPayNet(t, 3, nil)
+	var net *slowPayments
+	c := openClient(t, pn.dir, pn.servers, func(cfg *upload.Config) {
+		net = &slowPayments{Client: cfg.Net.(*provider.Client), block: true}
+		cfg.Net = net
+		p, err := pay.NewPayer(pay.PayerConfig{Chain: pn.chain.Chain(), Key: pn.key, Store: cfg.Store, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Payer = p
+		cfg.PayRetry = time.Hour
+	})
+	id := putBytes(t, c.engine, randomBytes(t, 600<<10), &meta.Policy{Redundancy: 3, Expires: time.Now().Add(24 * time.Hour).Truncate(time.Second)})
+	waitUploaded(t, c.engine, id, time.Minute)
+	for deadline := time.Now().Add(10 * time.Second); net.sends.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no payment was tried")
+		}
+	}
+	spend, err := c.engine.Spend(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range spend {
+		if s.Pending == "" || s.Paid != "0" {
+			t.Fatalf("before the restart: %+v; want all pending", spend)
+		}
+	}
+	c.close()
+
+	c = pn.client(t)
+	waitPaid(t, c.engine, id)
+	want, links := linkPrices(t, c.engine, id)
+	if links != 12 {
+		t.Fatalf("%d signed links, want 12", links)
+	}
+	checkPaidExactly(t, pn, c.engine.Address(), want)
 }

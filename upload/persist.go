@@ -23,6 +23,7 @@ type linkWrites struct {
 
 type linkWrite struct {
 	l    *meta.Link
+	also func(meta.Tx) error // more to write with l, or nil
 	done chan error
 }
 
@@ -30,10 +31,11 @@ type linkWrite struct {
 // the whole transaction run again.
 const maxLinkBatch = 64
 
-// put persists l (its caller leaves it alone until put returns) and
-// returns once it is committed.
-func (w *linkWrites) put(ctx context.Context, store meta.Store, l *meta.Link) error {
-	r := &linkWrite{l: l, done: make(chan error, 1)}
+// put persists l (its caller leaves it alone until put returns), and what
+// also writes (when not nil) in the same transaction, and returns once
+// they are committed.
+func (w *linkWrites) put(ctx context.Context, store meta.Store, l *meta.Link, also func(meta.Tx) error) error {
+	r := &linkWrite{l: l, also: also, done: make(chan error, 1)}
 	w.mu.Lock()
 	w.queue = append(w.queue, r)
 	if w.busy {
@@ -86,7 +88,7 @@ func (w *linkWrites) commit(ctx context.Context, store meta.Store) {
 	w.mu.Unlock()
 	err := store.Update(ctx, func(tx meta.Tx) error {
 		for _, r := range batch {
-			if err := tx.PutLink(r.l); err != nil {
+			if err := r.write(tx); err != nil {
 				return err
 			}
 		}
@@ -94,11 +96,21 @@ func (w *linkWrites) commit(ctx context.Context, store meta.Store) {
 	})
 	if err != nil && len(batch) > 1 {
 		for _, r := range batch {
-			r.done <- store.Update(ctx, func(tx meta.Tx) error { return tx.PutLink(r.l) })
+			r.done <- store.Update(ctx, r.write)
 		}
 		return
 	}
 	for _, r := range batch {
 		r.done <- err
 	}
+}
+
+func (r *linkWrite) write(tx meta.Tx) error {
+	if err := tx.PutLink(r.l); err != nil {
+		return err
+	}
+	if r.also != nil {
+		return r.also(tx)
+	}
+	return nil
 }

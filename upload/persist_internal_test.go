@@ -44,7 +44,7 @@ func TestLinkWritesGroupCommit(t *testing.T) {
 			defer wg.Done()
 			for _, s := range states {
 				l.State = s
-				if err := w.put(ctx, db, l); err != nil {
+				if err := w.put(ctx, db, l, nil); err != nil {
 					errs <- fmt.Errorf("link %s to %s: %w", l.ID, s, err)
 					return
 				}
@@ -54,7 +54,7 @@ func TestLinkWritesGroupCommit(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := w.put(ctx, db, bad); err == nil {
+		if err := w.put(ctx, db, bad, nil); err == nil {
 			errs <- fmt.Errorf("a link without an id was committed")
 		}
 	}()
@@ -111,7 +111,7 @@ func TestLinkWritesBatchWithOneBadLink(t *testing.T) {
 	errs := make([]chan error, len(all))
 	for i, l := range all {
 		errs[i] = make(chan error, 1)
-		go func() { errs[i] <- w.put(ctx, db, l) }()
+		go func() { errs[i] <- w.put(ctx, db, l, nil) }()
 	}
 	for {
 		w.mu.Lock()

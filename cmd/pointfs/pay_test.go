@@ -14,7 +14,19 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/pointfs/pointfs/provider/pay"
+	"github.com/pointfs/pointfs/upload"
 )
+
+// pendingSpend reports whether a status still shows payments that no
+// provider acknowledged.
+func pendingSpend(st *upload.FileStatus) bool {
+	for _, s := range st.Spend {
+		if s.Pending != "" {
+			return true
+		}
+	}
+	return false
+}
 
 var claimedLine = regexp.MustCompile(`claimed (\d+) wei \(voucher for (\d+) wei, gas (\d+) wei\)`)
 
@@ -34,7 +46,13 @@ func TestDevnetProvidersArePaidOverRPC(t *testing.T) {
 	}
 	in, _ := writeRandom(t, 700<<10)
 	id := strings.TrimSpace(mustRun(t, "put", "--data", data, "--redundancy", "3", "--wait", in))
+	// Vouchers follow the pledges (a provider's payment worker sends one
+	// for the links signed meanwhile): wait for the last acknowledgements.
 	st := statusJSON(t, data, id)
+	for deadline := time.Now().Add(20 * time.Second); pendingSpend(st) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		st = statusJSON(t, data, id)
+	}
 	if st.Payment != "" || len(st.Spend) != 3 {
 		t.Fatalf("status: payment %q, spend %+v", st.Payment, st.Spend)
 	}
