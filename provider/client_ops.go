@@ -149,33 +149,108 @@ func (c *Client) SendSegments(ctx context.Context, p peer.ID, root meta.ID, segs
 	if len(segs) == 0 {
 		return nil, nil
 	}
+	var r pipeResult
+	err := c.exchange(ctx, p, false, 0, func(ctx context.Context, cs *cstream) error {
+		var err error
+		r, err = c.pipeline(cs, root, nil, segs, nil, ackTimeout)
+		return err
+	})
+	if errors.Is(err, errAckTimeout) {
+		return r.acked, nil
+	}
+	if err != nil {
+		return r.acked, fmt.Errorf("segments to %s: %w", p, err)
+	}
+	return r.acked, nil
+}
+
+// Replica is what SendReplica learned of one link's replica.
+type Replica struct {
+	// MapDone says the provider answered the segment map: it took it
+	// (MapErr nil) or holds the replica already (MapErr wraps
+	// meta.ErrAlreadyStored).
+	MapDone bool
+	MapErr  error
+	Acked   []int        // the segments acknowledged, ascending
+	Pledge  *meta.Pledge // as received (not verified: see VerifyPledge), or nil
+	// PledgeErr says why no pledge came when the provider answered the
+	// request with a refusal (wraps ErrIncomplete when segments are
+	// missing).
+	PledgeErr error
+}
+
+// SendReplica pipelines on one stream what SendSegmentMap, SendSegments and
+// RequestPledge send one after the other: STORE_CHUNK_SEGMENTS, every
+// segment's STORE_CHUNK_DATA, then STORE_CHUNK_SIGNATURE_REQUEST; then it
+// reads their answers. One round trip instead of three: a provider handles
+// a stream's requests in order, so the map is in place before the data,
+// and the data before the request. Each request is idempotent, so writing
+// ahead of the answers loses nothing: what the Replica does not show as
+// done, the caller does again step by step. The error is for a refused map
+// (other than already stored), for transport failures, and for answers out
+// of step; the Replica then holds what was answered before it.
+func (c *Client) SendReplica(ctx context.Context, p peer.ID, m SegmentMap, segs []Segment, ackTimeout time.Duration) (Replica, error) {
+	provider, err := AddressOf(p)
+	if err != nil {
+		return Replica{}, err
+	}
 	if ackTimeout <= 0 {
 		ackTimeout = c.cfg.RequestTimeout
 	}
-	var acked []int
-	err := c.exchange(ctx, p, false, 0, func(ctx context.Context, cs *cstream) error {
+	head := &wire.SegmentMap{
+		Root: m.Root, Hash: m.Hash, SegmentSize: m.SegmentSize, SealedLen: m.SealedLen,
+		LinkID: m.Link, Hashes: m.Hashes, Locator: m.Locator, Tag: m.Tag,
+	}
+	var r pipeResult
+	err = c.exchange(ctx, p, false, 0, func(ctx context.Context, cs *cstream) error {
 		var err error
-		acked, err = c.pipeline(cs, root, segs, ackTimeout)
+		r, err = c.pipeline(cs, m.Root, head, segs, &wire.SignatureRequest{Root: m.Root}, ackTimeout)
 		return err
 	})
-	slices.Sort(acked)
-	acked = slices.Compact(acked)
+	out := Replica{MapDone: r.headDone, MapErr: r.headErr, Acked: r.acked}
+	if r.tail != nil {
+		out.Pledge = &meta.Pledge{Provider: provider, Client: c.addr, Root: r.tail.Root, Length: r.tail.Length,
+			Expires: r.tail.Expires, Signature: r.tail.Signature}
+	}
+	if r.tailErr != nil {
+		out.PledgeErr = fmt.Errorf("pledge from %s: %w", p, r.tailErr)
+		var e *wire.Error
+		if errors.As(r.tailErr, &e) && e.Code == wire.CodeIncomplete {
+			out.PledgeErr = fmt.Errorf("pledge from %s: %w: %w", p, ErrIncomplete, r.tailErr)
+		}
+	}
 	if errors.Is(err, errAckTimeout) {
-		return acked, nil
+		return out, nil
 	}
 	if err != nil {
-		return acked, fmt.Errorf("segments to %s: %w", p, err)
+		return out, fmt.Errorf("replica to %s: %w", p, err)
 	}
-	return acked, nil
+	return out, nil
 }
 
 // errAckTimeout ends a pipeline whose acks stopped coming: not a failure
 // of SendSegments, but the stream is out of step and must not be reused.
 var errAckTimeout = errors.New("ack timeout")
 
-func (c *Client) pipeline(cs *cstream, root meta.ID, segs []Segment, ackTimeout time.Duration) ([]int, error) {
+// pipeResult is what a pipeline read back.
+type pipeResult struct {
+	headDone bool
+	headErr  error // a refusal of head the stream survives (already stored)
+	acked    []int // ascending, each once
+	tail     *wire.PledgeMsg
+	tailErr  error // a refusal of tail (incomplete)
+}
+
+// pipeline writes head (if any), a Data for each of segs and tail (if any)
+// on cs, and reads their answers. head must be answered by Ok or an Error;
+// tail (a signature request) by a pledge or an Error, which comes after
+// the answers of every segment the provider answers at all (it drops
+// none but the test fault), so an Error after head's answer is tail's.
+func (c *Client) pipeline(cs *cstream, root meta.ID, head wire.Msg, segs []Segment, tail wire.Msg, ackTimeout time.Duration) (res pipeResult, err error) {
 	// The reader's deadline moves: while data is being written, each
-	// batch of progress renews it; once all is written, ackTimeout runs.
+	// batch of progress renews it; once all is written, ackTimeout runs
+	// (plus the request timeout when a signature request waits for the
+	// provider's sync).
 	var dl sync.Mutex
 	writing := true
 	renew := func() {
@@ -186,17 +261,29 @@ func (c *Client) pipeline(cs *cstream, root meta.ID, segs []Segment, ackTimeout 
 		dl.Unlock()
 	}
 	renew()
+	last := ackTimeout
+	if tail != nil {
+		last += c.cfg.RequestTimeout
+	}
 
 	wrote := make(chan error, 1)
 	go func() {
 		var err error
+		if head != nil {
+			cs.st.SetWriteDeadline(time.Now().Add(c.cfg.RequestTimeout))
+			err = wire.WriteMsg(cs.w, head)
+		}
 		for i, s := range segs {
+			if err != nil {
+				break
+			}
 			if i%64 == 0 {
 				cs.st.SetWriteDeadline(time.Now().Add(c.cfg.RequestTimeout))
 			}
-			if err = wire.WriteMsg(cs.w, &wire.Data{Root: root, Index: s.Index, Bytes: s.Data}); err != nil {
-				break
-			}
+			err = wire.WriteMsg(cs.w, &wire.Data{Root: root, Index: s.Index, Bytes: s.Data})
+		}
+		if err == nil && tail != nil {
+			err = wire.WriteMsg(cs.w, tail)
 		}
 		if err == nil {
 			err = cs.w.Flush()
@@ -204,38 +291,73 @@ func (c *Client) pipeline(cs *cstream, root meta.ID, segs []Segment, ackTimeout 
 		dl.Lock()
 		writing = false
 		if err == nil {
-			cs.st.SetReadDeadline(time.Now().Add(ackTimeout))
+			cs.st.SetReadDeadline(time.Now().Add(last))
 		}
 		dl.Unlock()
 		wrote <- err
+	}()
+	defer func() {
+		slices.Sort(res.acked)
+		res.acked = slices.Compact(res.acked)
 	}()
 
 	sent := make(map[int]bool, len(segs))
 	for _, s := range segs {
 		sent[s.Index] = true
 	}
-	var acked []int
-	answered, err := 0, error(nil)
-	for answered < len(segs) {
+	answered := 0
+	res.headDone = head == nil
+	tailDone := tail == nil
+	for !res.headDone || answered < len(segs) || !tailDone {
 		var m wire.Msg
 		if m, err = wire.ReadMsg(cs.r, wire.MaxFrame); err != nil {
 			break
 		}
 		switch m := m.(type) {
+		case *wire.Ok:
+			if res.headDone {
+				err = fmt.Errorf("%w: an Ok out of turn", wire.ErrMalformed)
+			}
+			res.headDone = true
 		case *wire.DataAck:
-			if m.Root != root || !sent[m.Index] {
+			switch {
+			case !res.headDone:
+				err = fmt.Errorf("%w: got DataAck, want the answer to the segment map", wire.ErrMalformed)
+			case m.Root != root || !sent[m.Index]:
 				err = fmt.Errorf("%w: ack for segment %d of root %s, not sent", wire.ErrMalformed, m.Index, m.Root)
-			} else if m.Code == wire.CodeOK {
-				acked = append(acked, m.Index)
-			} else {
+			case m.Code == wire.CodeOK:
+				res.acked = append(res.acked, m.Index)
+			default:
 				c.log.Debug("segment refused", "root", root, "index", m.Index, "code", m.Code)
 			}
 			answered++
 			if answered%64 == 0 {
 				renew()
 			}
+		case *wire.PledgeMsg:
+			if tail == nil || !res.headDone || tailDone {
+				err = fmt.Errorf("%w: a pledge out of turn", wire.ErrMalformed)
+			} else if m.Root != root {
+				err = fmt.Errorf("%w: pledge for root %s, asked %s", wire.ErrMalformed, m.Root, root)
+			}
+			res.tail, tailDone = m, true
 		case *wire.Error:
-			err = m
+			switch {
+			case !res.headDone:
+				// Already stored: the data and the request that follow
+				// are still answered. Any other refusal ends it.
+				res.headDone, res.headErr = true, m
+				if m.Code != wire.CodeAlreadyStored {
+					err = m
+				}
+			case res.headDone && tail != nil && !tailDone && reusable(m):
+				// The request's refusal comes after every answer to the
+				// segments: those not answered never will be.
+				res.tailErr, tailDone = m, true
+				answered = len(segs)
+			default:
+				err = m
+			}
 		default:
 			err = fmt.Errorf("%w: got %v, want DataAck", wire.ErrMalformed, m.Type())
 		}
@@ -245,18 +367,19 @@ func (c *Client) pipeline(cs *cstream, root meta.ID, segs []Segment, ackTimeout 
 	}
 	if err != nil {
 		cs.st.Reset() // unblock the writer
+		cs.reset = true
 	}
 	werr := <-wrote
 	switch {
 	case err == nil && werr == nil:
-		return acked, nil
+		return res, nil
 	case werr != nil && err == nil:
-		return acked, werr
+		return res, werr
 	case werr == nil && isTimeout(err):
 		// Some segments were never answered: the caller resends them.
-		return acked, errAckTimeout
+		return res, errAckTimeout
 	}
-	return acked, err
+	return res, err
 }
 
 func isTimeout(err error) bool {

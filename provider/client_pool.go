@@ -36,6 +36,9 @@ type cstream struct {
 	r    *bufio.Reader
 	w    *bufio.Writer
 	used time.Time
+	// reset is set by an fn that reset the stream itself: it must not go
+	// back to the pool whatever fn returned.
+	reset bool
 }
 
 func (pp *peerPool) get() *cstream {
@@ -120,7 +123,7 @@ func (c *Client) exchange(ctx context.Context, p peer.ID, retry bool, timeout ti
 			}
 			return fmt.Errorf("provider %s: %w (%v)", p, ctx.Err(), err)
 		}
-		if reusable(err) {
+		if reusable(err) && !cs.reset {
 			cs.st.SetDeadline(time.Time{})
 			pp.put(cs)
 		} else {

@@ -143,3 +143,83 @@ func TestSendSegmentsCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// SendReplica: map, data and signature request in one round trip; the same
+// again finds the replica stored and still gets the pledge.
+func TestSendReplica(t *testing.T) {
+	s := startServer(t, nil)
+	c := startClient(t, s.AddrInfo())
+	r := newReplica(t, 5*16<<10+123, 16<<10, merkle.HashBlake3)
+	ctx := testCtx(t)
+	if err := c.Store(ctx, s.ID(), r.request(time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.SendReplica(ctx, s.ID(), r.segMap(), r.segments(), 5*time.Second)
+	if err != nil || !got.MapDone || got.MapErr != nil || len(got.Acked) != len(r.hashes) || got.PledgeErr != nil {
+		t.Fatalf("replica: %+v, %v", got, err)
+	}
+	if err := VerifyPledge(got.Pledge, s.Address()); err != nil || got.Pledge.Root != r.root {
+		t.Fatalf("pledge %+v: %v", got.Pledge, err)
+	}
+	again, err := c.SendReplica(ctx, s.ID(), r.segMap(), r.segments(), 5*time.Second)
+	if err != nil || !errors.Is(again.MapErr, meta.ErrAlreadyStored) || again.Pledge == nil || VerifyPledge(again.Pledge, s.Address()) != nil {
+		t.Fatalf("again: %+v, %v; want already stored, with the pledge", again, err)
+	}
+	if st := s.Stats(); st.Stored != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Segments the provider does not acknowledge (it drops some, once) show as
+// missing, the pledge is refused as incomplete, and the stream stays in
+// step: what is missing, sent again step by step, completes the replica.
+func TestSendReplicaIncomplete(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.Faults.DropSegmentsOnce = true })
+	c := startClient(t, s.AddrInfo())
+	r := newReplica(t, 8*16<<10, 16<<10, merkle.HashBlake3)
+	ctx := testCtx(t)
+	if err := c.Store(ctx, s.ID(), r.request(time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, err := c.SendReplica(ctx, s.ID(), r.segMap(), r.segments(), time.Minute)
+	if err != nil || !got.MapDone || got.MapErr != nil || got.Pledge != nil || !errors.Is(got.PledgeErr, ErrIncomplete) {
+		t.Fatalf("replica: %+v, %v; want the pledge refused as incomplete", got, err)
+	}
+	if len(got.Acked) == 0 || len(got.Acked) == len(r.hashes) {
+		t.Fatalf("acked %v of %d; the fault drops some", got.Acked, len(r.hashes))
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v: waited for the ack timeout", d)
+	}
+	acked, err := c.SendSegments(ctx, s.ID(), r.root, r.segments(r.missing(got.Acked)...), 5*time.Second)
+	if err != nil || len(acked)+len(got.Acked) != len(r.hashes) {
+		t.Fatalf("resent: acked %v, %v", acked, err)
+	}
+	p, err := c.RequestPledge(ctx, s.ID(), r.root)
+	if err != nil || VerifyPledge(p, s.Address()) != nil {
+		t.Fatalf("pledge: %+v, %v", p, err)
+	}
+}
+
+// A segment map the provider refuses ends SendReplica with its error, and
+// the data written behind it does no harm: the next request works.
+func TestSendReplicaRefusedMap(t *testing.T) {
+	s := startServer(t, nil)
+	c := startClient(t, s.AddrInfo())
+	r := newReplica(t, 4*16<<10, 16<<10, merkle.HashBlake3)
+	ctx := testCtx(t)
+	// No STORE_CHUNK_REQUEST first: the provider knows no such link.
+	got, err := c.SendReplica(ctx, s.ID(), r.segMap(), r.segments(), 5*time.Second)
+	if err == nil || got.MapErr == nil || got.Pledge != nil || len(got.Acked) != 0 {
+		t.Fatalf("replica of an unknown link: %+v, %v; want the map refused", got, err)
+	}
+	t.Logf("refused: %v", err)
+	if err := c.Store(ctx, s.ID(), r.request(time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.SendReplica(ctx, s.ID(), r.segMap(), r.segments(), 5*time.Second)
+	if err != nil || got.Pledge == nil || len(got.Acked) != len(r.hashes) {
+		t.Fatalf("after the store request: %+v, %v", got, err)
+	}
+}

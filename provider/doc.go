@@ -21,6 +21,11 @@
 // request is retried once on a new stream. SendSegments uses one stream for
 // one call: it pipelines all Data frames, reads the acks as they come, and
 // is never retried by the client; the caller resends what was not acked.
+// SendReplica does the same with the SegmentMap before the Data frames and
+// the SignatureRequest after them: a whole replica in one round trip, since
+// the provider handles a stream's requests in order. The Error refusing an
+// incomplete replica comes after every ack the provider sends at all, so
+// segments not acked by then never will be, with no timeout to wait for.
 //
 // A refusal is an Error reply; the client returns it as a *wire.Error,
 // which wraps a meta sentinel: Declined → meta.ErrDeclined, NoSpace →

@@ -36,6 +36,9 @@ type Network interface {
 	Store(ctx context.Context, p peer.ID, req provider.StoreRequest) error
 	SendSegmentMap(ctx context.Context, p peer.ID, m provider.SegmentMap) error
 	SendSegments(ctx context.Context, p peer.ID, root meta.ID, segs []provider.Segment, ackTimeout time.Duration) ([]int, error)
+	// SendReplica does what SendSegmentMap, SendSegments and RequestPledge
+	// do, in one round trip.
+	SendReplica(ctx context.Context, p peer.ID, m provider.SegmentMap, segs []provider.Segment, ackTimeout time.Duration) (provider.Replica, error)
 	RequestPledge(ctx context.Context, p peer.ID, root meta.ID) (*meta.Pledge, error)
 	GetSegments(ctx context.Context, p peer.ID, root meta.ID, first, count int) ([][]byte, error)
 	Challenge(ctx context.Context, p peer.ID, root meta.ID, index int, nonce [32]byte) (*provider.Proof, error)

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -584,6 +586,68 @@ func TestAlreadyStoredGoesToSignature(t *testing.T) {
 	for _, cs := range st.Chunks {
 		if len(cs.Links) != 3 {
 			t.Errorf("chunk %d has %d links, want exactly 3", cs.Index, len(cs.Links))
+		}
+	}
+}
+
+// stateLog is a Store that records, per link, the states its committed
+// transactions wrote.
+type stateLog struct {
+	meta.Store
+	mu     sync.Mutex
+	states map[meta.LinkID][]meta.LinkState
+}
+
+type stateLogTx struct {
+	meta.Tx
+	wrote []*meta.Link
+}
+
+func (t *stateLogTx) PutLink(l *meta.Link) error {
+	t.wrote = append(t.wrote, &meta.Link{ID: l.ID, State: l.State})
+	return t.Tx.PutLink(l)
+}
+
+func (s *stateLog) Update(ctx context.Context, fn func(meta.Tx) error) error {
+	var last *stateLogTx
+	err := s.Store.Update(ctx, func(tx meta.Tx) error {
+		last = &stateLogTx{Tx: tx}
+		return fn(last)
+	})
+	if err == nil && last != nil {
+		s.mu.Lock()
+		for _, l := range last.wrote {
+			if st := s.states[l.ID]; len(st) == 0 || st[len(st)-1] != l.State {
+				s.states[l.ID] = append(st, l.State)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// Every link goes through every state of the seed's machine, persisted in
+// order, also when the replica goes out in one round trip.
+func TestEveryLinkStatePersistedInOrder(t *testing.T) {
+	servers := startProviders(t, healthy(3)...)
+	log := &stateLog{states: map[meta.LinkID][]meta.LinkState{}}
+	c := openClient(t, t.TempDir(), servers, func(cfg *upload.Config) {
+		log.Store = cfg.Store
+		cfg.Store = log
+	})
+	id := putBytes(t, c.engine, randomBytes(t, 600<<10), nil)
+	waitUploaded(t, c.engine, id, time.Minute)
+	want := []meta.LinkState{meta.LinkCreated, meta.LinkAgreed, meta.LinkEncrypting, meta.LinkEncrypted,
+		meta.LinkSendingSegmentMap, meta.LinkSendingData, meta.LinkDataReceived, meta.LinkAskingForSignature, meta.LinkSigned}
+	signed := signedLinks(t, c.db, id)
+	if len(signed) != 12 {
+		t.Fatalf("%d signed links, want 12", len(signed))
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for lid := range signed {
+		if got := log.states[lid]; !slices.Equal(got, want) {
+			t.Errorf("link %s went through %v, want %v", lid, got, want)
 		}
 	}
 }

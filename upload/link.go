@@ -110,13 +110,11 @@ func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buf
 		return e.advance(ctx, l, meta.LinkSendingSegmentMap)
 
 	case meta.LinkSendingSegmentMap:
-		err := e.net.SendSegmentMap(ctx, p, provider.SegmentMap{
-			Link: l.ID, Root: l.Root, Hash: l.SegmentHash, SegmentSize: l.SegmentSize,
-			SealedLen: l.SealedLen, Hashes: l.Segments,
-			// The owner's tag: what RecoverLinks needs to find it again.
-			Locator: e.owner.locator,
-			Tag:     sealTag(e.owner, l.Root, l.Address, tagBody{Chunk: l.Chunk, Link: l.ID}),
-		})
+		if *sealed != nil && len(l.Progress) == 0 && l.Rewinds == 0 {
+			// The replica is at hand and nothing of it went out yet.
+			return e.sendReplica(ctx, l, p, (*sealed).b)
+		}
+		err := e.net.SendSegmentMap(ctx, p, e.segmentMap(l))
 		if errors.Is(err, meta.ErrAlreadyStored) {
 			// The provider holds this replica already (we were cut off after
 			// sending it): ask for the pledge, send nothing again.
@@ -168,22 +166,95 @@ func (e *Engine) step(ctx context.Context, l *meta.Link, p peer.ID, sealed **buf
 		if err != nil {
 			return fmt.Errorf("signature request: %w", err)
 		}
-		if err := e.checkPledge(l, pl); err != nil {
-			return err
-		}
-		l.Pledge = pl
-		l.NextAudit = e.firstAudit(e.cfg.Now())
-		// Signed, with what it owes in the same write (pay.go): a crash
-		// cannot keep the pledge and forget the debt. The voucher goes
-		// out after, from the provider's payment worker.
-		l.State = meta.LinkSigned
-		if err := e.persistWith(ctx, l, e.oweFor(l)); err != nil {
-			return err
-		}
-		e.queuePayment(l, p)
-		return nil
+		return e.signed(ctx, l, p, pl)
 	}
 	return fmt.Errorf("%w: link in state %s", meta.ErrInvalid, l.State)
+}
+
+// signed takes pl, the pledge l's provider gave, and persists l as signed
+// if it holds.
+func (e *Engine) signed(ctx context.Context, l *meta.Link, p peer.ID, pl *meta.Pledge) error {
+	if err := e.checkPledge(l, pl); err != nil {
+		return err
+	}
+	l.Pledge = pl
+	l.NextAudit = e.firstAudit(e.cfg.Now())
+	// Signed, with what it owes in the same write (pay.go): a crash
+	// cannot keep the pledge and forget the debt. The voucher goes out
+	// after, from the provider's payment worker.
+	l.State = meta.LinkSigned
+	if err := e.persistWith(ctx, l, e.oweFor(l)); err != nil {
+		return err
+	}
+	e.queuePayment(l, p)
+	return nil
+}
+
+// segmentMap is what STORE_CHUNK_SEGMENTS says of l's replica.
+func (e *Engine) segmentMap(l *meta.Link) provider.SegmentMap {
+	return provider.SegmentMap{
+		Link: l.ID, Root: l.Root, Hash: l.SegmentHash, SegmentSize: l.SegmentSize,
+		SealedLen: l.SealedLen, Hashes: l.Segments,
+		// The owner's tag: what RecoverLinks needs to find it again.
+		Locator: e.owner.locator,
+		Tag:     sealTag(e.owner, l.Root, l.Address, tagBody{Chunk: l.Chunk, Link: l.ID}),
+	}
+}
+
+// sendReplica takes l from sending_segment_map with its whole replica in
+// one round trip (provider.Client.SendReplica): the segment map, every
+// segment and the signature request go out together. The states are the
+// same and persisted in the same order as step by step, each once its
+// answer is in. Whatever did not go through (a segment not acknowledged,
+// the pledge refused or not answered) goes on step by step from the state
+// reached, so retransmissions and their bounds are sendData's.
+func (e *Engine) sendReplica(ctx context.Context, l *meta.Link, p peer.ID, sealed []byte) error {
+	n, ss := len(l.Segments), l.SegmentSize
+	segs := make([]provider.Segment, n)
+	for i := range segs {
+		segs[i] = provider.Segment{Index: i, Data: sealed[i*ss : min((i+1)*ss, len(sealed))]}
+	}
+	sentAt := e.cfg.Now().UnixNano()
+	r, err := e.net.SendReplica(ctx, p, e.segmentMap(l), segs, e.cfg.AckTimeout)
+	switch {
+	case !r.MapDone && err == nil:
+		return fmt.Errorf("segment map: %w: not answered", meta.ErrUnavailable)
+	case !r.MapDone || (r.MapErr != nil && !errors.Is(r.MapErr, meta.ErrAlreadyStored)):
+		return fmt.Errorf("segment map: %w", err)
+	case r.MapErr != nil:
+		// The provider holds this replica already (we were cut off after
+		// sending it): what counts is the pledge.
+		if perr := e.advance(ctx, l, meta.LinkAskingForSignature); perr != nil {
+			return perr
+		}
+	default:
+		l.Progress = make([]meta.SegmentProgress, n)
+		for i := range l.Progress {
+			l.Progress[i] = meta.SegmentProgress{Tries: 1, SentAt: sentAt}
+		}
+		for _, i := range r.Acked {
+			if i >= 0 && i < n {
+				l.Progress[i].Acked = true
+			}
+		}
+		if len(r.Acked) < n {
+			// sendData resends the rest.
+			e.log.Debug("replica sent in one go", "link", l.ID, "acked", len(r.Acked), "of", n, "err", err)
+			return e.advance(ctx, l, meta.LinkSendingData)
+		}
+		l.Progress = nil // all acknowledged: keep the record small
+		for _, s := range []meta.LinkState{meta.LinkSendingData, meta.LinkDataReceived, meta.LinkAskingForSignature} {
+			if perr := e.advance(ctx, l, s); perr != nil {
+				return perr
+			}
+		}
+	}
+	if err != nil || r.Pledge == nil {
+		// No pledge yet (refused as incomplete, or cut off): ask again.
+		e.log.Debug("no pledge with the replica", "link", l.ID, "err", errors.Join(err, r.PledgeErr))
+		return nil
+	}
+	return e.signed(ctx, l, p, r.Pledge)
 }
 
 // checkPledge accepts a pledge only if the provider's own key signed it,

@@ -331,6 +331,10 @@ func (n *blockingNet) SendSegments(ctx context.Context, _ peer.ID, _ meta.ID, _ 
 	return nil, n.block(ctx)
 }
 
+func (n *blockingNet) SendReplica(ctx context.Context, _ peer.ID, _ provider.SegmentMap, _ []provider.Segment, _ time.Duration) (provider.Replica, error) {
+	return provider.Replica{}, n.block(ctx)
+}
+
 func (n *blockingNet) RequestPledge(ctx context.Context, _ peer.ID, _ meta.ID) (*meta.Pledge, error) {
 	return nil, n.block(ctx)
 }
