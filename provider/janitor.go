@@ -51,7 +51,7 @@ func (s *Server) sweep(now time.Time) {
 	var gone []meta.ID
 	err = s.store.each(prefixRecord, func(k, v []byte) error {
 		var r record
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := decodeRecord(v, &r); err != nil {
 			return err
 		}
 		if r.Complete && r.Expires < now.Add(-s.t.expiredGrace).Unix() ||

@@ -143,7 +143,7 @@ func start(ctx context.Context, cfg Config, t timings) (_ *Server, err error) {
 func (s *Server) count() error {
 	err := s.store.each(prefixRecord, func(_, v []byte) error {
 		var r record
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := decodeRecord(v, &r); err != nil {
 			return err
 		}
 		s.used += r.SealedLen

@@ -25,8 +25,8 @@ import (
 // <root hex> (".part" while segments arrive), with records that name no
 // pack; those keep that layout until they are deleted. The index keys are
 //
-//	r ‖ root              → record (one replica: map, location, owner, expiry, pledge, tags)
-//	v ‖ client ‖ link id  → reservation (an accepted STORE_CHUNK_REQUEST)
+//	r ‖ root              → record (one replica: map, location, owner, expiry, pledge, tags; binary, recordcodec.go)
+//	v ‖ client ‖ link id  → reservation (an accepted STORE_CHUNK_REQUEST; JSON)
 //	k ‖ client ‖ link id  → root (the link's reservation became a record)
 //	t ‖ locator ‖ root    → tag (the record's tag under locator, for LIST)
 //	o ‖ owner             → root record (the newest valid one, encoded)
@@ -197,7 +197,7 @@ func setJSON(txn *badger.Txn, key []byte, v any) error {
 // record returns the index entry of root, or meta.ErrNotFound.
 func (s *store) record(root meta.ID) (*record, error) {
 	var r record
-	err := s.db.View(func(txn *badger.Txn) error { return getJSON(txn, recordKey(root), &r) })
+	err := s.db.View(func(txn *badger.Txn) error { return getRecord(txn, root, &r) })
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func (s *store) record(root meta.ID) (*record, error) {
 }
 
 func (s *store) putRecord(root meta.ID, r *record) error {
-	return s.db.Update(func(txn *badger.Txn) error { return setJSON(txn, recordKey(root), r) })
+	return s.db.Update(func(txn *badger.Txn) error { return setRecord(txn, root, r) })
 }
 
 func (s *store) reservation(client common.Address, l meta.LinkID) (*reservation, error) {
@@ -253,7 +253,7 @@ func (s *store) adopt(client common.Address, l meta.LinkID, root meta.ID, r *rec
 				return err
 			}
 		}
-		return setJSON(txn, recordKey(root), r)
+		return setRecord(txn, root, r)
 	})
 }
 
@@ -272,7 +272,7 @@ func (s *store) setTag(root meta.ID, client common.Address, locator meta.ID, tag
 	return retryConflict(func() error {
 		return s.db.Update(func(txn *badger.Txn) error {
 			var r record
-			if err := getJSON(txn, recordKey(root), &r); err != nil {
+			if err := getRecord(txn, root, &r); err != nil {
 				return err
 			}
 			switch {
@@ -293,7 +293,7 @@ func (s *store) setTag(root meta.ID, client common.Address, locator meta.ID, tag
 			if err := txn.Set(tagKey(locator, root), tag); err != nil {
 				return err
 			}
-			return setJSON(txn, recordKey(root), &r)
+			return setRecord(txn, root, &r)
 		})
 	})
 }
@@ -321,7 +321,7 @@ func (s *store) tagged(locator, after meta.ID, fn func(root meta.ID, tag []byte,
 				return err
 			}
 			var r record
-			err = getJSON(txn, recordKey(root), &r)
+			err = getRecord(txn, root, &r)
 			if errors.Is(err, meta.ErrNotFound) {
 				continue
 			}
@@ -422,7 +422,7 @@ func (s *store) deleteRecord(root meta.ID, r *record) error {
 	err := retryConflict(func() error {
 		return s.db.Update(func(txn *badger.Txn) error {
 			cur = record{}
-			err := getJSON(txn, recordKey(root), &cur)
+			err := getRecord(txn, root, &cur)
 			if errors.Is(err, meta.ErrNotFound) {
 				cur = *r
 			} else if err != nil {
@@ -493,13 +493,13 @@ func (s *store) updateRecord(root meta.ID, fn func(*record) error) error {
 	return retryConflict(func() error {
 		return s.db.Update(func(txn *badger.Txn) error {
 			var r record
-			if err := getJSON(txn, recordKey(root), &r); err != nil {
+			if err := getRecord(txn, root, &r); err != nil {
 				return err
 			}
 			if err := fn(&r); err != nil {
 				return err
 			}
-			return setJSON(txn, recordKey(root), &r)
+			return setRecord(txn, root, &r)
 		})
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/pb/pbtest"
 )
 
 // fullLink returns a link with every field set, nested ones too.
@@ -40,37 +41,10 @@ func fullLink(r *rand.Rand) *meta.Link {
 	return l
 }
 
-// nonZero fails for every field of v (a struct, recursively through
-// pointers, structs and the first element of slices) left at its zero
-// value: a field added to meta.Link that the codec does not know about
-// then makes TestLinkCodecRoundTrip fail until fullLink sets it.
-func nonZero(t *testing.T, path string, v reflect.Value) {
-	t.Helper()
-	if v.IsZero() {
-		t.Errorf("%s is zero in the test link: set it (and encode it)", path)
-		return
-	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		nonZero(t, path, v.Elem())
-	case reflect.Struct:
-		if v.Type() == reflect.TypeOf(time.Time{}) {
-			return
-		}
-		for i := range v.NumField() {
-			nonZero(t, path+"."+v.Type().Field(i).Name, v.Field(i))
-		}
-	case reflect.Slice:
-		if v.Type().Elem().Kind() == reflect.Struct {
-			nonZero(t, path+"[0]", v.Index(0))
-		}
-	}
-}
-
 func TestLinkCodecRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	full := fullLink(r)
-	nonZero(t, "Link", reflect.ValueOf(full))
+	pbtest.AllSet(t, "Link", full)
 	for _, l := range []*meta.Link{full, {}, {State: meta.LinkCreated, Created: time.Unix(0, 0).UTC()}} {
 		b := encodeLink(l)
 		var got meta.Link
