@@ -177,6 +177,8 @@ type Engine struct {
 	seal  chan struct{} // sealing worker slots
 
 	kick chan struct{}
+	// trimKick asks trimLoop for a trim (kickTrim).
+	trimKick chan struct{}
 
 	mu        sync.Mutex
 	dirty     []meta.ID // chunks to visit at the next pass, in order
@@ -228,6 +230,7 @@ func New(cfg Config) (*Engine, error) {
 		cache:     cache,
 		seal:      make(chan struct{}, cfg.SealWorkers),
 		kick:      make(chan struct{}, 1),
+		trimKick:  make(chan struct{}, 1),
 		dirtySet:  make(map[meta.ID]struct{}),
 		running:   make(map[meta.LinkID]peer.ID),
 		active:    make(map[peer.ID]int),
@@ -268,10 +271,14 @@ func (e *Engine) Start() {
 			e.payLoop(e.ctx)
 		}()
 	}
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go func() {
 		defer e.wg.Done()
 		e.loop(e.ctx)
+	}()
+	go func() {
+		defer e.wg.Done()
+		e.trimLoop(e.ctx)
 	}()
 	go func() {
 		defer e.wg.Done()

@@ -351,8 +351,5 @@ func (e *Engine) keepLoop(ctx context.Context) {
 		if _, _, err := e.RenewRound(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("renew round", "err", err)
 		}
-		if _, err := e.TrimCache(ctx); err != nil && ctx.Err() == nil {
-			e.log.Warn("trim the chunk cache", "err", err)
-		}
 	}
 }

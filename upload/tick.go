@@ -306,9 +306,9 @@ func (e *Engine) reconsider(ctx context.Context, id meta.ID) error {
 	if err == nil && keep {
 		return nil
 	}
-	changed := false
+	changed, uploaded := false, false
 	err = e.store.Update(ctx, func(tx meta.Tx) error {
-		changed = false
+		changed, uploaded = false, false
 		c, links, err := chunkLinks(tx, id)
 		if err != nil {
 			return err
@@ -318,6 +318,7 @@ func (e *Engine) reconsider(ctx context.Context, id meta.ID) error {
 			return nil
 		}
 		wasUploaded := c.State == meta.ChunkUploaded
+		uploaded = want == meta.ChunkUploaded
 		c.State = want
 		if err := tx.PutChunk(c); err != nil {
 			return err
@@ -353,6 +354,9 @@ func (e *Engine) reconsider(ctx context.Context, id meta.ID) error {
 	})
 	if changed {
 		e.notifyChanged()
+	}
+	if err == nil && uploaded {
+		e.kickTrim()
 	}
 	return err
 }

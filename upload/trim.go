@@ -3,6 +3,7 @@ package upload
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/pointfs/pointfs/meta"
 )
@@ -46,4 +47,45 @@ func (e *Engine) TrimCache(ctx context.Context) (int64, error) {
 		e.log.Info("chunk cache trimmed", "freed", freed, "now", e.cache.Size(), "max", e.cfg.CacheMax)
 	}
 	return freed, err
+}
+
+// trimGap is the least time between two trims: a trim that finds nothing
+// to drop (the chunks past the bound are not uploaded yet) still reads
+// the records of a pack's chunks.
+const trimGap = 5 * time.Second
+
+// kickTrim asks for a trim soon if the cache is past its bound: chunks
+// just became uploaded, so some may leave. Kicks coalesce.
+func (e *Engine) kickTrim() {
+	if e.cfg.CacheMax < 0 || e.cache.Size() <= e.cfg.CacheMax {
+		return
+	}
+	select {
+	case e.trimKick <- struct{}{}:
+	default:
+	}
+}
+
+// trimLoop trims the cache when kicked and every KeepInterval. Before,
+// only the audit round trimmed, once a minute: a fast writer could put
+// tens of gigabytes past the bound meanwhile.
+func (e *Engine) trimLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.KeepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-e.trimKick:
+		}
+		if _, err := e.TrimCache(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("trim the chunk cache", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(trimGap):
+		}
+	}
 }
