@@ -77,6 +77,7 @@ func (s *Server) storeRequest(client common.Address, req *wire.StoreRequest) wir
 	if old == nil {
 		s.reserved++
 	}
+	s.promised.set(reservationPromise(client, req.LinkID), req.SealedLen)
 	s.mu.Unlock()
 	return &wire.Ok{}
 }
@@ -181,6 +182,8 @@ func (s *Server) segmentMap(client common.Address, m *wire.SegmentMap) (wire.Msg
 	s.mu.Lock()
 	s.reserved--
 	s.partial++
+	s.promised.set(reservationPromise(client, m.LinkID), 0)
+	s.promised.set(replicaPromise(m.Root), rec.SealedLen)
 	s.mu.Unlock()
 	s.begin(m.Root, rec)
 	return &wire.Ok{}, nil
@@ -200,6 +203,7 @@ func (s *Server) dropReservation(client common.Address, l meta.LinkID) *reservat
 	s.mu.Lock()
 	s.used -= res.SealedLen
 	s.reserved--
+	s.promised.set(reservationPromise(client, l), 0)
 	s.mu.Unlock()
 	return res
 }

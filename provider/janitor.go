@@ -99,6 +99,7 @@ func (s *Server) dropReplica(root meta.ID, now time.Time, force bool) {
 	}
 	s.mu.Lock()
 	s.used -= rec.SealedLen
+	s.promised.set(replicaPromise(root), 0)
 	if rec.Complete {
 		s.stored--
 	} else {

@@ -48,10 +48,11 @@ type Server struct {
 
 	mu       sync.Mutex
 	closed   bool
-	used     int64 // sealed bytes held, receiving or reserved
-	stored   int   // complete replicas
-	partial  int   // replicas receiving segments
-	reserved int   // reservations waiting for their map
+	used     int64    // sealed bytes held, receiving or reserved
+	stored   int      // complete replicas
+	partial  int      // replicas receiving segments
+	reserved int      // reservations waiting for their map
+	promised promised // bytes promised, not written yet (promised.go)
 	uploads  map[meta.ID]*upload
 	dropped  map[segKey]struct{} // Faults.DropSegmentsOnce memory
 	perRoot  map[meta.ID]int64   // Data messages per root
@@ -141,7 +142,7 @@ func start(ctx context.Context, cfg Config, t timings) (_ *Server, err error) {
 
 // count sums up the index at start: replicas, reservations, room used.
 func (s *Server) count() error {
-	err := s.store.each(prefixRecord, func(_, v []byte) error {
+	err := s.store.each(prefixRecord, func(k, v []byte) error {
 		var r record
 		if err := decodeRecord(v, &r); err != nil {
 			return err
@@ -154,18 +155,21 @@ func (s *Server) count() error {
 			s.stored++
 		} else {
 			s.partial++
+			// Until it is loaded and its segments counted, all of it.
+			s.promised.set(replicaPromise(meta.ID(k)), r.SealedLen)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("provider: read index: %w", err)
 	}
-	return s.store.each(prefixReservation, func(_, v []byte) error {
+	return s.store.each(prefixReservation, func(k, v []byte) error {
 		var r reservation
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
 		s.used += r.SealedLen
+		s.promised.set(string(append([]byte{prefixReservation}, k...)), r.SealedLen)
 		s.reserved++
 		return nil
 	})
@@ -213,20 +217,22 @@ func (s *Server) Stats() Stats {
 }
 
 // free returns how many more sealed bytes the provider can take: what its
-// capacity leaves, bounded by the free space of the data dir's disk. Pack
-// files do not skew the disk's count: a reserved region is a hole that
-// takes blocks only as segments are written (as a .part file grew), and a
-// deleted one's blocks are given back by punching it (as by removing its
-// file). Where holes cannot be punched, the disk's count is the lower one.
+// capacity leaves, bounded by the free space of the data dir's disk less
+// what it promised and has not written yet (promised.go). A reserved
+// region is a hole that takes blocks only as segments are written (as a
+// .part file grew), and a deleted one's blocks are given back by punching
+// it (as by removing its file). Where holes cannot be punched, the disk's
+// count is the lower one.
 func (s *Server) free() int64 {
 	s.mu.Lock()
 	free := s.cfg.Capacity - s.used
+	unwritten := s.promised.sum
 	s.mu.Unlock()
 	var st unix.Statfs_t
 	if err := unix.Statfs(s.cfg.DataDir, &st); err == nil {
 		// Keep 1% of the disk (at most 1 GiB) for the index and the system.
 		total := int64(st.Blocks) * st.Bsize
-		disk := int64(st.Bavail)*st.Bsize - min(total/100, 1<<30)
+		disk := int64(st.Bavail)*st.Bsize - min(total/100, 1<<30) - unwritten
 		free = min(free, disk)
 	}
 	return max(free, 0)

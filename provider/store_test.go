@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"math/big"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
+
+	ethcrypto "github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/pointfs/pointfs/meta"
 	"github.com/pointfs/pointfs/meta/merkle"
@@ -305,5 +309,88 @@ func TestSegmentMapChecks(t *testing.T) {
 	}
 	if _, err := other.RequestPledge(ctx, s.ID(), r.root); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("other client's pledge request: %v", err)
+	}
+}
+
+// On a disk smaller than its capacity, a provider counts what it promised
+// and has not written yet: a replica's region is a hole until its segments
+// arrive, so the disk's free space alone let it accept every request. The
+// count survives a restart, and written segments move from promised to
+// the disk's own count.
+func TestDiskFreeCountsPromisedBytes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if err := exec.Command("umount", dir).Run(); err != nil {
+			exec.Command("umount", "-l", dir).Run()
+		}
+	})
+	key, err := ethcrypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{DataDir: dir, Key: key, Logger: testLogger(), Capacity: 1 << 40}
+	s, err := Start(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startClient(t, s.AddrInfo())
+	ctx := testCtx(t)
+	o, err := c.Offer(ctx, s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 8 << 20
+	soon := time.Now().Add(time.Hour).Unix()
+	var links []meta.LinkID
+	for {
+		l := meta.NewLinkID()
+		err := c.Store(ctx, s.ID(), StoreRequest{Link: l, SealedLen: size, Expires: soon, Price: new(big.Int)})
+		if errors.Is(err, meta.ErrNoSpace) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		links = append(links, l)
+		if len(links) > 20 {
+			t.Fatalf("%d requests of 8 MiB accepted on a 96 MiB disk (free %d at the start)", len(links), o.Free)
+		}
+	}
+	if want := o.Free / size; int64(len(links)) != want {
+		t.Fatalf("%d requests of 8 MiB accepted with %d bytes free, want %d", len(links), o.Free, want)
+	}
+	t.Logf("%d bytes free: %d requests of 8 MiB accepted", o.Free, len(links))
+
+	// One of them sends its replica: its bytes are written, not promised.
+	r := newReplica(t, size, 16<<10, merkle.HashBlake3)
+	if err := c.Store(ctx, s.ID(), StoreRequest{Link: links[0], SealedLen: size, Expires: soon, Price: new(big.Int)}); err != nil {
+		t.Fatal(err)
+	}
+	m := r.segMap()
+	m.Link = links[0]
+	got, err := c.SendReplica(ctx, s.ID(), m, r.segments(), 5*time.Second)
+	if err != nil || got.Pledge == nil {
+		t.Fatalf("replica: %+v, %v", got, err)
+	}
+	if err := c.Store(ctx, s.ID(), StoreRequest{Link: meta.NewLinkID(), SealedLen: size, Expires: soon, Price: new(big.Int)}); !errors.Is(err, meta.ErrNoSpace) {
+		t.Fatalf("after writing a promised replica: %v, want ErrNoSpace", err)
+	}
+
+	// After a restart, the reservations still count.
+	c.Close()
+	s.Close()
+	if s, err = Start(testCtx(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c = startClient(t, s.AddrInfo())
+	if err := c.Store(ctx, s.ID(), StoreRequest{Link: meta.NewLinkID(), SealedLen: size, Expires: soon, Price: new(big.Int)}); !errors.Is(err, meta.ErrNoSpace) {
+		t.Fatalf("after a restart: %v, want ErrNoSpace", err)
 	}
 }

@@ -114,6 +114,16 @@ func (s *Server) load(u *upload) error {
 	if u.missing == 0 {
 		return s.complete(u)
 	}
+	var left int64
+	for i, have := range u.have {
+		if !have {
+			_, n := rec.segment(i)
+			left += int64(n)
+		}
+	}
+	s.mu.Lock()
+	s.promised.set(replicaPromise(u.root), left)
+	s.mu.Unlock()
 	return nil
 }
 
@@ -228,6 +238,7 @@ func (s *Server) complete(u *upload) error {
 	}
 	s.partial--
 	s.stored++
+	s.promised.set(replicaPromise(u.root), 0)
 	s.mu.Unlock()
 	return nil
 }
@@ -250,6 +261,9 @@ func (s *Server) storeSegment(u *upload, i int, data []byte) error {
 	u.have[i] = true
 	u.missing--
 	u.touched = time.Now()
+	s.mu.Lock()
+	s.promised.wrote(replicaPromise(u.root), int64(len(data)))
+	s.mu.Unlock()
 	if u.missing == 0 {
 		if err := s.complete(u); err != nil {
 			// Forget u: the next Data or SignatureRequest loads the
