@@ -15,15 +15,17 @@
 //	i chunk32         → the chunk's link ids, 16 bytes each, ascending
 //	a t8 chunk32 link16 → ""   signed links by next audit (unix ns)
 //	e t8 chunk32 link16 → ""   signed links by expiry (unix ns)
-//	n ino8            → Node (JSON)
+//	n ino8            → Node (binary, nodecodec.go)
 //	d parent8 name    → ino8
 //	k name            → small named values
 //	v name            → the store's own format markers
 //
 // Records are JSON, readable with any badger tool and tolerant of new
-// fields, but for links: every state change of every link is a record
-// written, and the tick and reconsider read them all the time, so they are
-// binary (protowire fields, just as tolerant of new ones). JSON is encoded
+// fields, but for links and nodes: every state change of every link is a
+// record written, and the tick and reconsider read them all the time;
+// every create and attribute change writes a node, and `ls -l` reads one
+// per entry. Those are binary (protowire fields, just as tolerant of new
+// ones). JSON is encoded
 // with goccy/go-json, byte for byte what encoding/json writes, three to
 // four times faster.
 // Writes are not fsynced one by one (SyncWrites off): a killed process loses
@@ -320,9 +322,20 @@ func (t *tx) getHotJSON(chunk meta.ID, kind byte, link meta.LinkID, k []byte, v 
 // everything (goccy/go-json copies its input before decoding).
 func decode(k, b []byte, v any) error {
 	var err error
-	if l, ok := v.(*meta.Link); ok && len(b) > 0 && b[0] != '{' {
-		err = decodeLink(b, l) // linkcodec.go; JSON before it
-	} else {
+	switch v := v.(type) {
+	case *meta.Link:
+		if len(b) > 0 && b[0] != '{' {
+			err = decodeLink(b, v) // linkcodec.go; JSON before it
+		} else {
+			err = json.Unmarshal(b, v)
+		}
+	case *meta.Node:
+		if len(b) > 0 && b[0] != '{' {
+			err = decodeNode(b, v) // nodecodec.go; JSON before it
+		} else {
+			err = json.Unmarshal(b, v)
+		}
+	default:
 		err = json.Unmarshal(b, v)
 	}
 	if err != nil {
@@ -714,7 +727,9 @@ func (t *tx) Node(ino meta.Inode) (*meta.Node, error) {
 	return &n, nil
 }
 
-func (t *tx) PutNode(n *meta.Node) error { return t.putJSON(key(pNode, inoBytes(n.Inode)), n) }
+func (t *tx) PutNode(n *meta.Node) error {
+	return t.txn.Set(key(pNode, inoBytes(n.Inode)), encodeNode(n))
+}
 
 func (t *tx) DeleteNode(ino meta.Inode) error { return t.del(key(pNode, inoBytes(ino))) }
 
