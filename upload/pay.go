@@ -316,14 +316,16 @@ type payQueue struct {
 	p       peer.ID
 	links   []meta.LinkID
 	running bool
+	full    chan struct{} // payEarly links wait: pay without waiting longer
 }
 
 // queuePayment is makePayment for a link just persisted as signed: its
 // provider's payment worker sends a voucher for it within payGather,
 // together with the other links signed meanwhile: one signature, one
 // round trip and a few writes per batch instead of per link (a voucher's
-// cumulative total covers every earlier one, DESIGN §5). A payment that does not go through stays on the
-// durable list of links to pay, which payLoop goes through.
+// cumulative total covers every earlier one, DESIGN §5). A payment that
+// does not go through stays on the durable list of links to pay, which
+// payLoop goes through.
 func (e *Engine) queuePayment(l *meta.Link, p peer.ID) {
 	ps := e.pay
 	if ps == nil || linkCost(l).Sign() == 0 {
@@ -332,11 +334,17 @@ func (e *Engine) queuePayment(l *meta.Link, p peer.ID) {
 	ps.mu.Lock()
 	q := ps.queues[l.Address]
 	if q == nil {
-		q = &payQueue{}
+		q = &payQueue{full: make(chan struct{}, 1)}
 		ps.queues[l.Address] = q
 	}
 	q.p = p
 	q.links = append(q.links, l.ID)
+	if len(q.links) >= payEarly {
+		select {
+		case q.full <- struct{}{}:
+		default:
+		}
+	}
 	if q.running {
 		ps.mu.Unlock()
 		return
@@ -360,19 +368,26 @@ func (e *Engine) queuePayment(l *meta.Link, p peer.ID) {
 // it pays for them. A voucher costs a signature, a round trip, the
 // provider's check and a few writes on each side whatever it covers;
 // links are signed at a provider some milliseconds apart while an upload
-// runs, so paying at once meant a voucher per link. The provider lets a
-// client owe for several pledges (provider.DefaultUnpaidBytes), far more
-// than gather in this time.
+// runs, so paying at once meant a voucher per link.
 const payGather = 100 * time.Millisecond
+
+// payEarly is how many links waiting make a worker pay without waiting
+// for payGather: a provider refuses new work from a client that owes for
+// too many pledges (provider.DefaultUnpaidBytes: 64 chunks of 256 KiB for
+// 30 days), and a fast client signs more than that in 100 ms.
+const payEarly = 16
 
 // payWorker settles the links queued for one provider until none are left.
 func (e *Engine) payWorker(addr common.Address, q *payQueue) {
 	ps := e.pay
 	for {
+		t := time.NewTimer(payGather)
 		select {
 		case <-e.ctx.Done():
-		case <-time.After(payGather):
+		case <-t.C:
+		case <-q.full:
 		}
+		t.Stop()
 		ps.mu.Lock()
 		n := min(len(q.links), maxPayBatch)
 		if n == 0 || e.ctx.Err() != nil {
