@@ -202,7 +202,9 @@ func (c *Client) SendReplica(ctx context.Context, p peer.ID, m SegmentMap, segs 
 		LinkID: m.Link, Hashes: m.Hashes, Locator: m.Locator, Tag: m.Tag,
 	}
 	var r pipeResult
-	err = c.exchange(ctx, p, false, 0, func(ctx context.Context, cs *cstream) error {
+	// Retried once on a new stream when a pooled one turns out dead, as
+	// SendSegmentMap and RequestPledge are: all of it is idempotent.
+	err = c.exchange(ctx, p, true, 0, func(ctx context.Context, cs *cstream) error {
 		var err error
 		r, err = c.pipeline(cs, m.Root, head, segs, &wire.SignatureRequest{Root: m.Root}, ackTimeout)
 		return err

@@ -35,6 +35,16 @@ func TestPooledStreamClosedByProvider(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond) // the provider drops the idle stream
 	}
+	// A whole replica too, though its pipeline is no simple request.
+	r := newReplica(t, 3*16<<10, 16<<10, merkle.HashBlake3)
+	if err := c.Store(testCtx(t), s.ID(), r.request(time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	got, err := c.SendReplica(testCtx(t), s.ID(), r.segMap(), r.segments(), 5*time.Second)
+	if err != nil || got.Pledge == nil || len(got.Acked) != 3 {
+		t.Fatalf("replica on a stream the provider closed: %+v, %v", got, err)
+	}
 }
 
 // Many links at once to one provider: the client bounds what is in flight,
