@@ -342,7 +342,10 @@ func (c *Client) pipeline(cs *cstream, root meta.ID, head wire.Msg, segs []Segme
 			} else if m.Root != root {
 				err = fmt.Errorf("%w: pledge for root %s, asked %s", wire.ErrMalformed, m.Root, root)
 			}
+			// Every segment before the request was handled: those not
+			// answered by now never will be.
 			res.tail, tailDone = m, true
+			answered = len(segs)
 		case *wire.Error:
 			switch {
 			case !res.headDone:

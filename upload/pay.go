@@ -354,6 +354,9 @@ func (e *Engine) queuePayment(l *meta.Link, p peer.ID) {
 	e.mu.Lock()
 	if e.ctx.Err() != nil {
 		e.mu.Unlock()
+		ps.mu.Lock()
+		q.running = false
+		ps.mu.Unlock()
 		return // the payment loop pays it after the next start
 	}
 	e.wg.Add(1)
@@ -558,6 +561,8 @@ func (e *Engine) settle(ctx context.Context, addr common.Address, p peer.ID, lin
 	return nil
 }
 
+// reclaimEvery is how often the payment loop takes back what is left of
+// expired channels.
 const reclaimEvery = 10 * time.Minute
 
 // payLoop sends again, every PayRetry, the payments of signed links that
