@@ -83,8 +83,8 @@
 // waits until they are uploaded, and publishes the root's id with the next
 // sequence number. Only directories whose bytes changed are put again;
 // the versions a new snapshot no longer uses are released once it is
-// published. Entries carry pointfs's optional mode, mtime and symlink
-// target (meta/chunkinfo). A snapshot holds regular files (their last
+// published. Entries carry pointfs's optional mode, mtime, symlink
+// target and storage policy (meta/chunkinfo). A snapshot holds regular files (their last
 // version put), directories and symlinks; files never put yet appear in a
 // later snapshot, FIFOs and sockets never. FS.Snapshot takes one on
 // demand, FS.DirID finds a directory's id in it, and Close tries a last
@@ -145,9 +145,11 @@
 //   - Unmounting cancels puts in progress; their files stay spooled and
 //     are put again at the next mount.
 //   - Snapshots keep names, types, sizes, file ids, modes (permissions,
-//     set-user-id, set-group-id, sticky), mtimes and symlink targets; not
-//     owners, other times, extended attributes (user.point.* policy
-//     included) or hard links (a restored hard link is two files). A mode
+//     set-user-id, set-group-id, sticky), mtimes, symlink targets and the
+//     policies of files and directories (user.point.redundancy, expires,
+//     autorenew; the root's comes back as the defaults); not owners,
+//     other times, other extended attributes or hard links (a restored
+//     hard link is two files). A mode
 //     or mtime of exactly zero is not recorded (the format writes the
 //     optional keys only when not zero) and comes back as 0644/0755 and
 //     the restore time. Names and symlink targets that are not valid

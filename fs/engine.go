@@ -20,9 +20,10 @@ type Engine interface {
 	Release(ctx context.Context, id meta.ID) error
 	// Adopt adds one reference to file id, which the network holds but
 	// this engine may not know yet: it fetches and checks its chunkinfo
-	// and records the file, as Put records a file it chunkified (Restore
-	// adopts every file and directory of a tree it restores).
-	Adopt(ctx context.Context, id meta.ID) error
+	// and records the file with pol (nil: defaults), as Put records a
+	// file it chunkified (Restore adopts every file and directory of a
+	// tree it restores, with the policy the snapshot kept).
+	Adopt(ctx context.Context, id meta.ID, pol *meta.Policy) error
 	// ReadAt reads verified bytes of file id (io.EOF past its end).
 	ReadAt(ctx context.Context, id meta.ID, p []byte, off int64) (int, error)
 	// Get writes all of file id to w, verified.

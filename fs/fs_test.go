@@ -42,6 +42,7 @@ type memEngine struct {
 	adopts    int
 	// adoptFailAt makes Adopt fail when adopts reaches it (0: never).
 	adoptFailAt int
+	adoptedWith map[meta.ID]meta.Policy // the policy each adopt asked for
 }
 
 func newMemEngine() *memEngine {
@@ -78,7 +79,7 @@ func (e *memEngine) Put(ctx context.Context, r io.Reader, name string, pol *meta
 
 // Adopt adds a reference to a file the engine holds (as a network would:
 // files are never dropped from "the network" here while referenced).
-func (e *memEngine) Adopt(ctx context.Context, id meta.ID) error {
+func (e *memEngine) Adopt(ctx context.Context, id meta.ID, pol *meta.Policy) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.adopts++
@@ -89,6 +90,12 @@ func (e *memEngine) Adopt(ctx context.Context, id meta.ID) error {
 		return fmt.Errorf("adopt %s: %w", id, meta.ErrNotFound)
 	}
 	e.refs[id]++
+	if e.adoptedWith == nil {
+		e.adoptedWith = map[meta.ID]meta.Policy{}
+	}
+	if pol != nil {
+		e.adoptedWith[id] = *pol
+	}
 	return nil
 }
 

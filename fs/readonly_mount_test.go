@@ -52,7 +52,7 @@ func (e fileEngine) Put(ctx context.Context, r io.Reader, name string, pol *meta
 
 func (e fileEngine) Release(ctx context.Context, id meta.ID) error { return nil }
 
-func (e fileEngine) Adopt(ctx context.Context, id meta.ID) error {
+func (e fileEngine) Adopt(ctx context.Context, id meta.ID, _ *meta.Policy) error {
 	_, err := e.Status(ctx, id)
 	return err
 }

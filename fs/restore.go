@@ -271,6 +271,19 @@ func (r *restorer) queue(ctx context.Context) ([]restoreDir, error) {
 	return out, nil
 }
 
+// policyOf returns what to adopt inode ino's content with: its node's
+// policy (restored from the snapshot) over the engine's defaults, as the
+// FS puts content.
+func (r *restorer) policyOf(ctx context.Context, ino meta.Inode) (*meta.Policy, error) {
+	var m *meta.Node
+	err := r.store.View(ctx, func(tx meta.Tx) (err error) { m, err = tx.Node(ino); return err })
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: inode %d: %w", r.root, ino, err)
+	}
+	p := fullPolicy(r.eng.DefaultPolicy(), m.Policy)
+	return &p, nil
+}
+
 // adoptPending adopts the files a batch recorded but a crash or an error
 // left unadopted.
 func (r *restorer) adoptPending(ctx context.Context) error {
@@ -304,6 +317,16 @@ func (r *restorer) adoptPending(ctx context.Context) error {
 // recorded them as due. A crash between an Adopt and the drop of its key
 // adopts the file twice (one reference too many) rather than never.
 func (r *restorer) adopt(ctx context.Context, keys []string, ids []meta.ID) error {
+	pols := make([]*meta.Policy, len(ids))
+	for i, k := range keys {
+		ino, err := strconv.ParseUint(strings.TrimPrefix(k, keyRestoreAdopt), 10, 64)
+		if err != nil {
+			return fmt.Errorf("restore %s: %w: %s", r.root, meta.ErrCorrupt, k)
+		}
+		if pols[i], err = r.policyOf(ctx, meta.Inode(ino)); err != nil {
+			return err
+		}
+	}
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, restoreAdopters)
@@ -313,7 +336,7 @@ func (r *restorer) adopt(ctx context.Context, keys []string, ids []meta.ID) erro
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = r.eng.Adopt(ctx, id)
+			errs[i] = r.eng.Adopt(ctx, id, pols[i])
 		}()
 	}
 	wg.Wait()
@@ -350,7 +373,11 @@ func (r *restorer) fill(ctx context.Context, d restoreDir) ([]restoreDir, error)
 	if errors.Is(err, meta.ErrNotFound) {
 		// A directory file the engine does not know yet (a tree recovered
 		// or shared): adopting it fetches its chunkinfo from the network.
-		if err = r.eng.Adopt(ctx, d.ID); err == nil {
+		pol, perr := r.policyOf(ctx, d.Ino)
+		if err = perr; err == nil {
+			err = r.eng.Adopt(ctx, d.ID, pol)
+		}
+		if err == nil {
 			adopted = true
 			b, err = readDirBytes(ctx, r.eng, d.ID)
 		}
@@ -386,7 +413,11 @@ func (r *restorer) fill(ctx context.Context, d restoreDir) ([]restoreDir, error)
 		return nil, fmt.Errorf("restore %s: %w", r.root, err)
 	}
 	if !held && !adopted {
-		if err := r.eng.Adopt(ctx, d.ID); err != nil {
+		pol, err := r.policyOf(ctx, d.Ino)
+		if err == nil {
+			err = r.eng.Adopt(ctx, d.ID, pol)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("restore %s: adopt directory %q (%s): %w", r.root, where, d.ID, err)
 		}
 	}
@@ -419,6 +450,9 @@ func (r *restorer) fill(ctx context.Context, d restoreDir) ([]restoreDir, error)
 				return err
 			}
 			now := time.Now()
+			// What an entry without a policy gets: the restored root's
+			// (the defaults). Snapshots keep every policy that differs.
+			unset := meta.Policy{Autorenew: r.eng.DefaultPolicy().Autorenew}
 			for _, e := range entries[lo:hi] {
 				if _, err := tx.Lookup(d.Ino, e.Name); err == nil {
 					continue // cannot happen: progress is recorded with the entries
@@ -428,7 +462,7 @@ func (r *restorer) fill(ctx context.Context, d restoreDir) ([]restoreDir, error)
 				ino := next
 				next++
 				m := meta.Node{Inode: ino, UID: parent.UID, GID: parent.GID, Nlink: 1,
-					Atime: now, Mtime: now, Ctime: now, Policy: parent.Policy}
+					Atime: now, Mtime: now, Ctime: now, Policy: entryPolicy(e, unset)}
 				if e.Mtime != 0 {
 					m.Mtime = time.Unix(0, e.Mtime)
 					m.Atime = m.Mtime
@@ -505,4 +539,17 @@ func nextInode(tx meta.Tx) (meta.Inode, error) {
 		return 0, fmt.Errorf("%w: %s %q", meta.ErrCorrupt, keyNextInode, b)
 	}
 	return meta.Inode(v), nil
+}
+
+// entryPolicy is the policy a snapshot kept for e, or unset when it kept
+// none (the node had the defaults, or the snapshot predates policies).
+func entryPolicy(e chunkinfo.DirEntry, unset meta.Policy) meta.Policy {
+	if e.Redundancy == 0 && e.Expires == 0 && !e.NoRenew {
+		return unset
+	}
+	p := meta.Policy{Redundancy: e.Redundancy, Autorenew: !e.NoRenew}
+	if e.Expires != 0 {
+		p.Expires = time.Unix(e.Expires, 0)
+	}
+	return p
 }

@@ -13,7 +13,9 @@ package fs
 //  2. bottom-up, it encodes each directory with chunkinfo.EncodeDir
 //     (entries in name order: a regular file as a fileptr with its file
 //     id, size, mode and mtime; a directory as a dirptr with its id; a
-//     symlink with its target). A file whose content was never put is
+//     symlink with its target; files and directories with their policy
+//     where it is not the default, which Restore gives back and adopts
+//     the files with). A file whose content was never put is
 //     left out until its put completes; a file whose newest content is
 //     still in the spool appears as its last version put; FIFOs and
 //     sockets, and names or targets that are not valid UTF-8 (the format
@@ -482,6 +484,7 @@ type treeEntry struct {
 	file    meta.ID
 	target  string
 	spooled bool
+	policy  meta.Policy
 }
 
 // treeDir is one directory of the tree being snapshotted.
@@ -518,7 +521,7 @@ func (f *FS) readTree(ctx context.Context) ([]*treeDir, error) {
 					return err
 				}
 				d.entries = append(d.entries, treeEntry{name: name, ino: ino, mode: m.Mode, mtime: m.Mtime,
-					size: m.Size, file: m.File, target: m.Target, spooled: m.Spooled})
+					size: m.Size, file: m.File, target: m.Target, spooled: m.Spooled, policy: m.Policy})
 				if m.Mode.IsDir() && !seen[ino] {
 					seen[ino] = true
 					sub = append(sub, &treeDir{ino: ino, path: path.Join(d.path, name), policy: m.Policy})
@@ -640,6 +643,16 @@ func (s *snapshotter) encode(ctx context.Context, dirs []*treeDir) (map[meta.Ino
 // leaves it out.
 func (s *snapshotter) entry(ctx context.Context, d *treeDir, te treeEntry, ids map[meta.Inode]meta.ID, sizes map[meta.ID]int64) (chunkinfo.DirEntry, bool, error) {
 	e := chunkinfo.DirEntry{Name: te.name, Mode: unixMode(te.mode), Mtime: unixNano(te.mtime)}
+	if te.mode.IsDir() || te.mode.IsRegular() {
+		// The node's own policy, where it is not the default, so that a
+		// restore gives files the redundancy and expiry they had.
+		p := te.policy
+		e.Redundancy = min(max(p.Redundancy, 0), chunkinfo.MaxRedundancy)
+		if !p.Expires.IsZero() && p.Expires.Unix() > 0 {
+			e.Expires = p.Expires.Unix()
+		}
+		e.NoRenew = !p.Autorenew
+	}
 	switch {
 	case te.mode.IsDir():
 		id, ok := ids[te.ino]

@@ -863,3 +863,90 @@ func TestModeConversion(t *testing.T) {
 		t.Errorf("unixMode = %#o", u)
 	}
 }
+
+// A file's and a directory's storage policies go into the snapshot and
+// come back with a restore, and the restore adopts each file with its own:
+// a file kept at redundancy 5 is not restored at the default 3. Entries
+// with the default policy keep the original format.
+func TestSnapshotKeepsPolicies(t *testing.T) {
+	w, _ := snapWorld(t, time.Hour)
+	docs := w.mkdir(w.root, "docs", 0o755)
+	a := w.writeFile(docs, "a.txt", []byte("kept at five"))
+	w.writeFile(docs, "b.txt", []byte("default"))
+	w.settle()
+	until := time.Now().Add(90 * 24 * time.Hour).Truncate(time.Second)
+	set := func(n *node, name, v string) {
+		t.Helper()
+		if err := n.Setxattr(ctx, &fuse.SetxattrRequest{Name: "user.point." + name, Xattr: []byte(v)}); err != nil {
+			t.Fatalf("set %s=%s: %v", name, v, err)
+		}
+	}
+	set(a, "redundancy", "5")
+	set(docs, "expires", until.Format(time.RFC3339))
+	set(docs, "autorenew", "0")
+	root, seq, err := w.fs.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootEntries, err := readDir(ctx, w.eng, root)
+	if err != nil || len(rootEntries) != 1 {
+		t.Fatalf("root: %+v, %v", rootEntries, err)
+	}
+	if e := rootEntries[0]; e.Expires != until.Unix() || !e.NoRenew || e.Redundancy != 0 {
+		t.Fatalf("docs entry %+v: want its expiry and autorenew off", e)
+	}
+	entries, err := readDir(ctx, w.eng, rootEntries[0].ID)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("docs: %+v, %v", entries, err)
+	}
+	// a.txt was made in docs before docs' policy changed: its own is
+	// redundancy 5 with autorenew on; b.txt has the default, no fields.
+	if e := entries[0]; e.Name != "a.txt" || e.Redundancy != 5 || e.Expires != 0 || e.NoRenew {
+		t.Fatalf("a.txt entry %+v", e)
+	}
+	if e := entries[1]; e.Name != "b.txt" || e.Redundancy != 0 || e.Expires != 0 || e.NoRenew {
+		t.Fatalf("b.txt entry %+v", e)
+	}
+
+	db := openStore(t, filepath.Join(t.TempDir(), "restored"))
+	defer db.Close()
+	if err := Restore(ctx, db, w.eng, root, seq, nil); err != nil {
+		t.Fatal(err)
+	}
+	pol := func(p string) meta.Policy {
+		t.Helper()
+		var got meta.Policy
+		err := db.View(ctx, func(tx meta.Tx) error {
+			ino := meta.RootInode
+			for _, name := range strings.Split(p, "/") {
+				var err error
+				if ino, err = tx.Lookup(ino, name); err != nil {
+					return err
+				}
+			}
+			n, err := tx.Node(ino)
+			if err == nil {
+				got = n.Policy
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		return got
+	}
+	if p := pol("docs"); p.Redundancy != 0 || !p.Expires.Equal(until) || p.Autorenew {
+		t.Errorf("restored docs: %+v", p)
+	}
+	if p := pol("docs/a.txt"); p.Redundancy != 5 || !p.Expires.IsZero() || !p.Autorenew {
+		t.Errorf("restored docs/a.txt: %+v", p)
+	}
+	if p := pol("docs/b.txt"); p != (meta.Policy{Autorenew: true}) {
+		t.Errorf("restored docs/b.txt: %+v, want the defaults", p)
+	}
+	w.eng.mu.Lock()
+	defer w.eng.mu.Unlock()
+	if p, ok := w.eng.adoptedWith[entries[0].ID]; !ok || p.Redundancy != 5 {
+		t.Errorf("a.txt adopted with %+v (%v), want redundancy 5", p, ok)
+	}
+}

@@ -121,8 +121,11 @@ func (u *uploader) worker() {
 
 // putPolicy is the policy a put of a node with policy p asks: p's explicit
 // values, the engine's defaults for the rest.
-func (f *FS) putPolicy(p meta.Policy) meta.Policy {
-	d := f.eng.DefaultPolicy()
+func (f *FS) putPolicy(p meta.Policy) meta.Policy { return fullPolicy(f.eng.DefaultPolicy(), p) }
+
+// fullPolicy is node policy p over the defaults d: a node records only
+// what was set on it (or its directory when it was made).
+func fullPolicy(d, p meta.Policy) meta.Policy {
 	if p.Redundancy > 0 {
 		d.Redundancy = p.Redundancy
 	}

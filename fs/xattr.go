@@ -14,6 +14,7 @@ import (
 	"bazil.org/fuse"
 
 	"github.com/pointfs/pointfs/meta"
+	"github.com/pointfs/pointfs/meta/chunkinfo"
 )
 
 // PointNS is the namespace of the extended attributes pointfs computes.
@@ -537,8 +538,8 @@ func ParseBool(v string) (bool, error) {
 	return false, fmt.Errorf("%w: %q is not a boolean", meta.ErrInvalid, v)
 }
 
-// maxRedundancy bounds what setfattr may ask.
-const maxRedundancy = 64
+// maxRedundancy bounds what setfattr may ask (and a snapshot can keep).
+const maxRedundancy = chunkinfo.MaxRedundancy
 
 func (n *node) setPointXattr(ctx context.Context, name, value string) error {
 	var change func(*meta.Policy)
@@ -582,6 +583,7 @@ func (n *node) setPointXattr(ctx context.Context, name, value string) error {
 	n.polVersion++
 	apply := n.m.Mode.IsRegular() && !n.dirty && !n.putting && !n.m.File.IsZero()
 	n.mu.Unlock()
+	n.fs.tree.changed() // snapshots keep policies
 	if apply {
 		return Errno(n.fs.applyPolicy(ctx, n))
 	}

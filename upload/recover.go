@@ -204,8 +204,10 @@ func (e *Engine) checkListed(p peer.ID, addr common.Address, s tagSecrets, own b
 // chunkinfo (a chunk whose links RecoverLinks or RecoverShare recorded),
 // checks it, and records the file and its references as a put would. A
 // chunk no provider listed gets a record too: its file reads "uploading"
-// and reading that chunk fails, which is the truth.
-func (e *Engine) Adopt(ctx context.Context, id meta.ID) error {
+// and reading that chunk fails, which is the truth. A file this engine
+// does not know yet gets pol (nil: the defaults); one it knows keeps its
+// own.
+func (e *Engine) Adopt(ctx context.Context, id meta.ID, pol *meta.Policy) error {
 	known := false
 	err := e.store.View(ctx, func(tx meta.Tx) error {
 		_, err := tx.File(id)
@@ -229,12 +231,15 @@ func (e *Engine) Adopt(ctx context.Context, id meta.ID) error {
 	if err != nil {
 		return fmt.Errorf("chunkinfo of %s: %w", id, err)
 	}
-	pol := e.DefaultPolicy()
-	cs, err := e.adoptChunks(ctx, id, len(info), ids, size, pol)
+	p := e.DefaultPolicy()
+	if pol != nil {
+		p = *pol
+	}
+	cs, err := e.adoptChunks(ctx, id, len(info), ids, size, p)
 	if err != nil {
 		return err
 	}
-	return e.commitFileSized(ctx, id, ids, size, cs, pol, "")
+	return e.commitFileSized(ctx, id, ids, size, cs, p, "")
 }
 
 // adoptChunks makes sure every chunk of a file being adopted has a record

@@ -44,7 +44,7 @@ func putDir(t *testing.T, e *upload.Engine, files map[string][]byte) meta.ID {
 func readTree(t *testing.T, e *upload.Engine, dir meta.ID, want map[string][]byte) {
 	t.Helper()
 	ctx := context.Background()
-	if err := e.Adopt(ctx, dir); err != nil {
+	if err := e.Adopt(ctx, dir, nil); err != nil {
 		t.Fatalf("adopt the directory: %v", err)
 	}
 	entries, err := chunkinfo.DecodeDir(readAll(t, e, dir))
@@ -55,7 +55,7 @@ func readTree(t *testing.T, e *upload.Engine, dir meta.ID, want map[string][]byt
 		t.Fatalf("directory has %d entries, want %d", len(entries), len(want))
 	}
 	for _, ent := range entries {
-		if err := e.Adopt(ctx, ent.ID); err != nil {
+		if err := e.Adopt(ctx, ent.ID, nil); err != nil {
 			t.Fatalf("adopt %s: %v", ent.Name, err)
 		}
 		if got := readAll(t, e, ent.ID); !bytes.Equal(got, want[ent.Name]) {
@@ -150,7 +150,7 @@ func TestShareAndReadElsewhere(t *testing.T) {
 	if _, err := forged.engine.RecoverShare(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	if err := forged.engine.Adopt(ctx, dir); err != nil {
+	if err := forged.engine.Adopt(ctx, dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := chunkinfo.DecodeDir(readAll(t, forged.engine, dir))
@@ -163,7 +163,7 @@ func TestShareAndReadElsewhere(t *testing.T) {
 			small = ent.ID
 		}
 	}
-	if err := forged.engine.Adopt(ctx, small); err != nil {
+	if err := forged.engine.Adopt(ctx, small, nil); err != nil {
 		t.Fatal(err)
 	}
 	err = forged.db.Update(ctx, func(tx meta.Tx) error {
@@ -193,7 +193,7 @@ func TestShareAndReadElsewhere(t *testing.T) {
 	if err != nil || rep.Links != 0 {
 		t.Fatalf("a wrong secret recovered %+v (%v)", rep, err)
 	}
-	if err := other.engine.Adopt(ctx, dir); err == nil {
+	if err := other.engine.Adopt(ctx, dir, nil); err == nil {
 		t.Fatal("a tree was readable without its share")
 	}
 }

@@ -598,7 +598,9 @@ func (a engineAdapter) SetPolicy(ctx context.Context, id meta.ID, pol meta.Polic
 
 func (a engineAdapter) DefaultPolicy() meta.Policy { return a.e.DefaultPolicy() }
 
-func (a engineAdapter) Adopt(ctx context.Context, id meta.ID) error { return a.e.Adopt(ctx, id) }
+func (a engineAdapter) Adopt(ctx context.Context, id meta.ID, pol *meta.Policy) error {
+	return a.e.Adopt(ctx, id, pol)
+}
 
 func (a engineAdapter) Cost(ctx context.Context, id meta.ID) (*big.Int, error) {
 	return a.e.Cost(ctx, id)

@@ -240,12 +240,21 @@ type DirEntry struct {
 	Mtime int64 `json:"mtime,omitempty"`
 	// Target is a symlink's target (TypeSymlink only).
 	Target string `json:"target,omitempty"`
+	// The storage policy of a file or directory when it is not the
+	// default (a directory's is what its new entries inherit):
+	// Redundancy (signed links per chunk, at most MaxRedundancy; zero
+	// for the default), Expires (unix seconds; zero for the default) and
+	// NoRenew (autorenew off). Absent, an entry has the defaults.
+	Redundancy int   `json:"redundancy,omitempty"`
+	Expires    int64 `json:"expires,omitempty"`
+	NoRenew    bool  `json:"norenew,omitempty"`
 }
 
 // Limits of an entry's optional fields.
 const (
-	MaxMode   = 0o7777 // permission bits, set-user-id, set-group-id, sticky
-	MaxTarget = 4096   // bytes of a symlink target (PATH_MAX)
+	MaxMode       = 0o7777 // permission bits, set-user-id, set-group-id, sticky
+	MaxTarget     = 4096   // bytes of a symlink target (PATH_MAX)
+	MaxRedundancy = 64     // signed links per chunk a policy may ask
 )
 
 // EncodeDir returns the directory chunkinfo listing entries, in the order
@@ -284,6 +293,17 @@ func EncodeDir(entries []DirEntry) []byte {
 		if e.Target != "" {
 			b = append(b, `,"target":`...)
 			b = appendJSONString(b, e.Target)
+		}
+		if e.Redundancy != 0 {
+			b = append(b, `,"redundancy":`...)
+			b = strconv.AppendInt(b, int64(e.Redundancy), 10)
+		}
+		if e.Expires != 0 {
+			b = append(b, `,"expires":`...)
+			b = strconv.AppendInt(b, e.Expires, 10)
+		}
+		if e.NoRenew {
+			b = append(b, `,"norenew":true`...)
 		}
 		b = append(b, '}')
 	}
@@ -369,6 +389,12 @@ func CheckEntry(e DirEntry) error {
 	}
 	if e.Mode > MaxMode {
 		return fmt.Errorf("%w: %q: mode %#o", meta.ErrInvalid, e.Name, e.Mode)
+	}
+	if e.Redundancy < 0 || e.Redundancy > MaxRedundancy || e.Expires < 0 {
+		return fmt.Errorf("%w: %q: policy of redundancy %d, expiry %d", meta.ErrInvalid, e.Name, e.Redundancy, e.Expires)
+	}
+	if e.Type == TypeSymlink && (e.Redundancy != 0 || e.Expires != 0 || e.NoRenew) {
+		return fmt.Errorf("%w: %q: a symlink has no policy", meta.ErrInvalid, e.Name)
 	}
 	if e.Type != TypeSymlink {
 		if e.Target != "" {

@@ -485,3 +485,43 @@ func BenchmarkDecodeFile40000(b *testing.B) {
 		}
 	}
 }
+
+// A file's or directory's storage policy, when not the default, is part of
+// its entry, after the other optional fields.
+func TestDirPolicyFields(t *testing.T) {
+	ids := letters(2)
+	in := []DirEntry{
+		{Type: TypeFilePtr, Name: "a", Size: 1, ID: ids[0], Mode: 420, Redundancy: 5, Expires: 1893456000, NoRenew: true},
+		{Type: TypeDirPtr, Name: "b", Size: 0, ID: ids[1], Mtime: 7, Redundancy: MaxRedundancy},
+		{Type: TypeFilePtr, Name: "c", Size: 2, ID: ids[0], NoRenew: true},
+	}
+	want := `{"type":"dir","files":[` +
+		`{"type":"fileptr","name":"a","size":1,"id":"` + ids[0].String() + `","mode":420,"redundancy":5,"expires":1893456000,"norenew":true},` +
+		`{"type":"dirptr","name":"b","size":0,"id":"` + ids[1].String() + `","mtime":7,"redundancy":64},` +
+		`{"type":"fileptr","name":"c","size":2,"id":"` + ids[0].String() + `","norenew":true}]}`
+	if got := string(EncodeDir(in)); got != want {
+		t.Fatalf("EncodeDir:\n got %s\nwant %s", got, want)
+	}
+	got, err := DecodeDir([]byte(want))
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(in) {
+		t.Fatalf("DecodeDir = %+v, %v", got, err)
+	}
+	file := func(extra string) string {
+		return `{"type":"dir","files":[{"type":"fileptr","name":"x","size":1,"id":"` + ids[0].String() + `"` + extra + `}]}`
+	}
+	for what, c := range map[string]string{
+		"redundancy zero":        file(`,"redundancy":0`),
+		"redundancy too big":     file(`,"redundancy":65`),
+		"redundancy negative":    file(`,"redundancy":-1`),
+		"expires zero":           file(`,"expires":0`),
+		"expires negative":       file(`,"expires":-5`),
+		"norenew false":          file(`,"norenew":false`),
+		"expires before redund.": file(`,"expires":9,"redundancy":2`),
+		"redundancy before mode": file(`,"redundancy":2,"mode":420`),
+		"policy on a symlink": `{"type":"dir","files":[{"type":"symlink","name":"l","size":1,"id":"` + meta.ID{}.String() +
+			`","target":"t","redundancy":2}]}`,
+	} {
+		_, err := DecodeDir([]byte(c))
+		wantCorrupt(t, what, err)
+	}
+}
