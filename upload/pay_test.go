@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -485,4 +486,64 @@ func TestPaymentsOwedSurviveRestart(t *testing.T) {
 		t.Fatalf("%d signed links, want 12", links)
 	}
 	checkPaidExactly(t, pn, c.engine.Address(), want)
+}
+
+// TestLostDataDirChannelsReclaimed: a client whose data dir is lost (its
+// key kept) finds its channels on chain when it next opens one to the same
+// providers, does not pay on them (it does not know what it signed), and
+// takes their deposits back once they expire.
+func TestLostDataDirChannelsReclaimed(t *testing.T) {
+	ctx := context.Background()
+	pn := startPayNet(t, 3, nil)
+	c := pn.client(t)
+	pol := &meta.Policy{Redundancy: 3, Expires: time.Now().Add(24 * time.Hour).Truncate(time.Second)}
+	id := putBytes(t, c.engine, randomBytes(t, 100<<10), pol)
+	waitUploaded(t, c.engine, id, time.Minute)
+	waitPaid(t, c.engine, id)
+	lost, err := c.engine.Payer().Channels(ctx)
+	if err != nil || len(lost) != 3 {
+		t.Fatalf("channels %d, %v", len(lost), err)
+	}
+	c.close()
+
+	// A new data dir with the same key.
+	key, err := os.ReadFile(filepath.Join(pn.dir, "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn.dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(pn.dir, "key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = pn.client(t)
+	id2 := putBytes(t, c.engine, randomBytes(t, 100<<10), pol)
+	waitUploaded(t, c.engine, id2, time.Minute)
+	waitPaid(t, c.engine, id2)
+	chans, err := c.engine.Payer().Channels(ctx)
+	if err != nil || len(chans) != 6 {
+		t.Fatalf("after the loss: %d channels, %v; want the 3 lost and 3 new", len(chans), err)
+	}
+	found := map[uint64]bool{}
+	for _, cs := range chans {
+		found[cs.ID] = true
+	}
+	for _, l := range lost {
+		if !found[l.ID] {
+			t.Errorf("lost channel %d to %s not found again", l.ID, l.Provider)
+		}
+	}
+
+	if err := pn.chain.AdjustTime(pay.DefaultLifetime + time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.engine.Payer().ReclaimExpired(ctx)
+	if err != nil || len(got) != 6 {
+		t.Fatalf("reclaimed %+v, %v", got, err)
+	}
+	for _, l := range lost {
+		oc, err := pn.chain.Chain().Channel(ctx, l.ID)
+		if err != nil || !oc.Closed {
+			t.Errorf("lost channel %d after the reclaim: %+v, %v", l.ID, oc, err)
+		}
+	}
 }

@@ -225,6 +225,9 @@ func (p *Payer) ensure(ctx context.Context, provider common.Address, need, expec
 				return nil, err
 			}
 		}
+		if err := p.adoptLost(ctx, provider); err != nil && ctx.Err() == nil {
+			p.log.Warn("look for a channel on chain this data dir forgot", "provider", provider, "err", err)
+		}
 		deposit := maxInt(expect, p.cfg.MinDeposit, big.NewInt(1))
 		if err := p.afford(ctx, deposit); err != nil {
 			return nil, err
@@ -533,8 +536,45 @@ func (p *Payer) put(ctx context.Context, key string, st *ChannelState) error {
 // keepOld moves a channel record that is being replaced to a key of its
 // own, so ReclaimExpired still finds it.
 func (p *Payer) keepOld(ctx context.Context, old *ChannelState) error {
-	return p.put(ctx, fmt.Sprintf("%s%s/%s/%d", channelKeyPrefix, strings.ToLower(old.Provider.Hex()),
-		strings.ToLower(old.Contract.Hex()), old.ID), old)
+	return p.put(ctx, oldKey(old.Provider, old.Contract, old.ID), old)
+}
+
+func oldKey(provider, contract common.Address, id uint64) string {
+	return fmt.Sprintf("%s%s/%s/%d", channelKeyPrefix, strings.ToLower(provider.Hex()), strings.ToLower(contract.Hex()), id)
+}
+
+// adoptLost records the client's latest channel to provider on chain when
+// this Payer has no record of it: a data dir lost (or brought back from
+// an older copy) forgot it, and its deposit would stay locked in the
+// contract for good. It is not paid on again, since what was signed on it
+// is not known here (a voucher for less than the provider holds would be
+// refused): it is kept as an old channel, which ReclaimExpired takes back
+// once it expires, less what its provider claims meanwhile.
+func (p *Payer) adoptLost(ctx context.Context, provider common.Address) error {
+	ch := p.cfg.Chain
+	id, err := ch.ChannelOf(ctx, p.addr, provider)
+	if err != nil || id == 0 {
+		return err
+	}
+	if cur, err := p.state(ctx, provider); err != nil {
+		return err
+	} else if cur != nil && cur.Contract == ch.Address() && cur.ID == id {
+		return nil // known: it just expired or cannot cover the payment
+	}
+	key := oldKey(provider, ch.Address(), id)
+	var old *ChannelState
+	if err := p.cfg.Store.View(ctx, func(tx meta.Tx) (err error) { old, err = getState(tx, key); return err }); err != nil || old != nil {
+		return err
+	}
+	oc, err := ch.Channel(ctx, id)
+	if err != nil || !oc.Exists() || oc.Closed || oc.Client != p.addr || oc.Provider != provider {
+		return err
+	}
+	st := &ChannelState{Contract: ch.Address(), ID: id, Provider: provider, Deposit: oc.Deposit, Expiry: oc.Expiry,
+		Cumulative: new(big.Int).Set(oc.Paid), Acked: new(big.Int).Set(oc.Paid)}
+	p.log.Warn("found a channel this data dir did not know (a lost data dir?): it is reclaimed once it expires",
+		"provider", provider, "channel", id, "deposit", oc.Deposit, "expiry", oc.Expiry)
+	return p.keepOld(ctx, st)
 }
 
 // clone returns a deep copy of s.
