@@ -177,6 +177,7 @@ func (s *Server) segmentMap(client common.Address, m *wire.SegmentMap) (wire.Msg
 		return s.internal("reserve room in a pack", err), nil
 	}
 	if err := s.store.adopt(client, m.LinkID, m.Root, rec); err != nil {
+		s.store.packs.unreserve(rec.Pack)
 		return s.internal("write record", err), nil
 	}
 	s.mu.Lock()

@@ -40,6 +40,13 @@ type packs struct {
 	mu  sync.Mutex // orders reservations: each grows the file past the last
 	cur uint32     // the pack regions are appended to
 	end int64      // where cur's last region ends
+	// live counts the regions of each pack that a record (or a map being
+	// accepted) holds. A pack other than cur whose count falls to zero is
+	// deleted: on filesystems that punch holes it holds no blocks any
+	// more, but it kept a file and an open descriptor for good; on the
+	// others it still held all the space of its deleted replicas.
+	live map[uint32]int
+	gone map[uint32]bool // deleted: not opened (nor created) again
 
 	filesMu sync.Mutex
 	files   map[uint32]*os.File // opened on demand, kept until Close
@@ -61,7 +68,8 @@ func openPacks(dir string, log *slog.Logger) (*packs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider: packs dir: %w", err)
 	}
-	p := &packs{dir: dir, log: log, cur: 1, files: make(map[uint32]*os.File)}
+	p := &packs{dir: dir, log: log, cur: 1, files: make(map[uint32]*os.File),
+		live: make(map[uint32]int), gone: make(map[uint32]bool)}
 	last := uint32(0)
 	for _, e := range ents {
 		num, ok := strings.CutSuffix(e.Name(), ".pack")
@@ -86,6 +94,7 @@ func openPacks(dir string, log *slog.Logger) (*packs, error) {
 func (p *packs) claim(pack uint32, end int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.live[pack]++
 	switch {
 	case pack > p.cur:
 		p.cur, p.end = pack, end
@@ -117,7 +126,70 @@ func (p *packs) reserve(n int64) (pack uint32, off int64, err error) {
 		return 0, 0, fmt.Errorf("provider: grow pack %d: %w", p.cur, err)
 	}
 	p.end = off + n
+	p.live[p.cur]++
 	return p.cur, off, nil
+}
+
+// unreserve gives back a region reserve handed out that no record came to
+// hold (its map failed to commit): nothing was written in it.
+func (p *packs) unreserve(n uint32) { p.release(n) }
+
+// release counts a region of pack n as no longer held, and deletes the
+// pack once it holds none and is not the one regions are appended to.
+func (p *packs) release(n uint32) {
+	p.mu.Lock()
+	p.live[n]--
+	empty := p.live[n] <= 0 && n != p.cur
+	if empty {
+		delete(p.live, n)
+	}
+	p.mu.Unlock()
+	if empty {
+		p.remove(n)
+	}
+}
+
+// remove closes and deletes pack n.
+func (p *packs) remove(n uint32) {
+	p.filesMu.Lock()
+	defer p.filesMu.Unlock()
+	if p.files == nil {
+		return // closed: the next start finds it unused
+	}
+	p.gone[n] = true
+	if f := p.files[n]; f != nil {
+		f.Close()
+		delete(p.files, n)
+	}
+	if err := os.Remove(filepath.Join(p.dir, packName(n))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		p.log.Warn("delete an empty pack", "pack", n, "err", err)
+		return
+	}
+	p.log.Info("deleted a pack that holds no replica any more", "pack", n)
+}
+
+// dropUnused deletes the pack files, other than the current one, that no
+// record holds a region of (claim counted them): their replicas were all
+// deleted, or a crash came between a region's reservation and its record.
+func (p *packs) dropUnused() error {
+	ents, err := os.ReadDir(p.dir)
+	if err != nil {
+		return fmt.Errorf("provider: packs dir: %w", err)
+	}
+	p.mu.Lock()
+	var unused []uint32
+	for _, e := range ents {
+		num, ok := strings.CutSuffix(e.Name(), ".pack")
+		n, err := strconv.ParseUint(num, 10, 32)
+		if ok && err == nil && len(num) == 8 && uint32(n) != p.cur && p.live[uint32(n)] == 0 {
+			unused = append(unused, uint32(n))
+		}
+	}
+	p.mu.Unlock()
+	for _, n := range unused {
+		p.remove(n)
+	}
+	return nil
 }
 
 // file returns pack n, opened read-write (and created: a record may name a
@@ -130,6 +202,9 @@ func (p *packs) file(n uint32) (*os.File, error) {
 	}
 	if p.files == nil {
 		return nil, meta.ErrClosed
+	}
+	if p.gone[n] {
+		return nil, fmt.Errorf("provider: pack %d: %w (deleted: it held no replica)", n, meta.ErrNotFound)
 	}
 	f, err := os.OpenFile(filepath.Join(p.dir, packName(n)), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -153,7 +228,8 @@ func (p *packs) readAt(n uint32, buf []byte, off int64) error {
 
 // punch frees the blocks of a region nobody holds any more; the pack keeps
 // its size, so offsets stay valid. A filesystem that cannot punch holes
-// keeps the space used: warned about once, not an error.
+// keeps the space used: warned about once, not an error. The region is
+// released: a pack that holds none any more is deleted.
 func (p *packs) punch(n uint32, off, length int64) error {
 	f, err := p.file(n)
 	if err != nil {
@@ -175,13 +251,14 @@ func (p *packs) punch(n uint32, off, length int64) error {
 	}
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		p.warnPunch.Do(func() {
-			p.log.Warn("the data dir's filesystem cannot punch holes: deleted replicas keep their space in the pack files", "dir", p.dir)
+			p.log.Warn("the data dir's filesystem cannot punch holes: deleted replicas keep their space until all of their pack's are deleted", "dir", p.dir)
 		})
-		return nil
+		err = nil
 	}
 	if err != nil {
 		return fmt.Errorf("provider: free %d bytes at %d of pack %d: %w", length, off, n, err)
 	}
+	p.release(n)
 	return nil
 }
 

@@ -516,3 +516,72 @@ func TestMapRefusedWithoutPack(t *testing.T) {
 		t.Fatalf("replica in pack %d, want 2", rec.Pack)
 	}
 }
+
+// A pack whose replicas are all deleted is deleted too (its file and its
+// descriptor), unless regions are still appended to it; at a start, pack
+// files no record holds a region of go (a crash can leave one between a
+// region's reservation and its record).
+func TestEmptyPackDeleted(t *testing.T) {
+	setPackSize(t, 256<<10)
+	dir := t.TempDir()
+	key, _ := ethcrypto.GenerateKey()
+	cfg := Config{DataDir: dir, Key: key, Logger: testLogger()}
+	s, err := Start(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := startClient(t, s.AddrInfo())
+	ctx := testCtx(t)
+	expires := time.Now().Add(time.Hour)
+	// Two of 100 KiB fill pack 1; the third starts pack 2.
+	rs := []*replica{
+		newReplica(t, 100<<10+7, 16<<10, merkle.HashBlake3),
+		newReplica(t, 100<<10+7, 16<<10, merkle.HashBlake3),
+		newReplica(t, 60<<10, 16<<10, merkle.HashBlake3),
+	}
+	for _, r := range rs {
+		storeAll(t, c, s, r, expires)
+	}
+	if err := c.Release(ctx, s.ID(), rs[0].root); err != nil {
+		t.Fatal(err)
+	}
+	if p := packFiles(t, dir); len(p) != 2 {
+		t.Fatalf("pack files %v after deleting one of two replicas of pack 1, want 2", p)
+	}
+	if err := c.Release(ctx, s.ID(), rs[1].root); err != nil {
+		t.Fatal(err)
+	}
+	if p := packFiles(t, dir); len(p) != 1 || filepath.Base(p[0]) != packName(2) {
+		t.Fatalf("pack files %v after deleting all of pack 1, want only %s", p, packName(2))
+	}
+	checkReplica(t, c, s, rs[2])
+	// Deleting the last replica of the current pack keeps it.
+	if err := c.Release(ctx, s.ID(), rs[2].root); err != nil {
+		t.Fatal(err)
+	}
+	if p := packFiles(t, dir); len(p) != 1 {
+		t.Fatalf("pack files %v: the current pack went", p)
+	}
+	s.Close()
+
+	// A pack file no record holds (as a crash can leave) goes at the next
+	// start; the current one stays and regions go on after its end.
+	if err := os.WriteFile(filepath.Join(dir, "packs", packName(1)), []byte("orphan"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Start(testCtx(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if p := packFiles(t, dir); len(p) != 1 || filepath.Base(p[0]) != packName(2) {
+		t.Fatalf("pack files %v after a restart, want only %s", p, packName(2))
+	}
+	know(c, s)
+	r := newReplica(t, 60<<10, 16<<10, merkle.HashBlake3)
+	storeAll(t, c, s, r, expires)
+	if rec := mustRecord(t, s, r.root); rec.Pack != 2 {
+		t.Fatalf("after a restart: a new replica in pack %d, want 2", rec.Pack)
+	}
+	checkReplica(t, c, s, r)
+}

@@ -118,6 +118,9 @@ func start(ctx context.Context, cfg Config, t timings) (_ *Server, err error) {
 	if err = s.count(); err != nil {
 		return nil, err
 	}
+	if err = s.store.packs.dropUnused(); err != nil {
+		return nil, err
+	}
 	extra := unlessSameFilesystem(cfg.DataDir, s.store.indexDir(), s.store.db.Sync)
 	if s.sync, err = newGroupSync(cfg.DataDir, extra); err != nil {
 		return nil, err
