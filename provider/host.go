@@ -52,12 +52,20 @@ func newHost(key *ecdsa.PrivateKey, listen []string) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A noise message carries at most noise.MaxPlaintextLength (65,519)
+	// bytes; yamux's default frame is 64 KiB with its header, so every
+	// full frame took two messages, the second of 17 bytes: two AEAD
+	// seals, two writes and two reads for each 64 KiB of replica data.
+	// Frames that fit one message halve that. Peers with the default
+	// frames are read as before: the frame size is the sender's choice.
+	mux := *yamux.DefaultTransport
+	mux.MaxMessageSize = noise.MaxPlaintextLength
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Muxer(yamux.ID, &mux),
 		libp2p.SwarmOpts(swarm.WithDialRanker(preferTCPLocally)),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
