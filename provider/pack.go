@@ -56,6 +56,13 @@ type packs struct {
 
 func packName(n uint32) string { return fmt.Sprintf("%08d.pack", n) }
 
+// packNumber is packName's inverse; ok is false for other names.
+func packNumber(name string) (n uint32, ok bool) {
+	num, ok := strings.CutSuffix(name, ".pack")
+	v, err := strconv.ParseUint(num, 10, 32)
+	return uint32(v), ok && err == nil && len(num) == 8
+}
+
 // openPacks finds the last pack in dir and appends after its end. Its
 // size covers every region committed to the index (reserve grows it first),
 // so nothing reserved before a crash is handed out again; claim covers the
@@ -72,10 +79,8 @@ func openPacks(dir string, log *slog.Logger) (*packs, error) {
 		live: make(map[uint32]int), gone: make(map[uint32]bool)}
 	last := uint32(0)
 	for _, e := range ents {
-		num, ok := strings.CutSuffix(e.Name(), ".pack")
-		n, err := strconv.ParseUint(num, 10, 32)
-		if ok && err == nil && len(num) == 8 && n > uint64(last) {
-			last = uint32(n)
+		if n, ok := packNumber(e.Name()); ok && n > last {
+			last = n
 		}
 	}
 	if last > 0 {
@@ -179,10 +184,8 @@ func (p *packs) dropUnused() error {
 	p.mu.Lock()
 	var unused []uint32
 	for _, e := range ents {
-		num, ok := strings.CutSuffix(e.Name(), ".pack")
-		n, err := strconv.ParseUint(num, 10, 32)
-		if ok && err == nil && len(num) == 8 && uint32(n) != p.cur && p.live[uint32(n)] == 0 {
-			unused = append(unused, uint32(n))
+		if n, ok := packNumber(e.Name()); ok && n != p.cur && p.live[n] == 0 {
+			unused = append(unused, n)
 		}
 	}
 	p.mu.Unlock()
