@@ -274,14 +274,13 @@ func TestNewReplicasGoToPacks(t *testing.T) {
 	}
 }
 
-// A region that would pass replicaPackSize starts the next pack, and a
-// restarted provider appends to the last one after its end, past regions
-// no record holds any more.
-func TestPackSizeStartsNextPack(t *testing.T) {
+// twoPacks starts a provider whose packs hold 256 KiB and stores three
+// replicas with it: two of 100 KiB fill pack 1, the third starts pack 2.
+func twoPacks(t *testing.T) (Config, *Server, *Client, []*replica, time.Time) {
+	t.Helper()
 	setPackSize(t, 256<<10)
-	dir := t.TempDir()
 	key, _ := ethcrypto.GenerateKey()
-	cfg := Config{DataDir: dir, Key: key, Logger: testLogger()}
+	cfg := Config{DataDir: t.TempDir(), Key: key, Logger: testLogger()}
 	s, err := Start(testCtx(t), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +288,6 @@ func TestPackSizeStartsNextPack(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	c := startClient(t, s.AddrInfo())
 	expires := time.Now().Add(time.Hour)
-	// Two of 100 KiB fill pack 1; the third starts pack 2.
 	rs := []*replica{
 		newReplica(t, 100<<10+7, 16<<10, merkle.HashBlake3),
 		newReplica(t, 100<<10+7, 16<<10, merkle.HashBlake3),
@@ -298,6 +296,15 @@ func TestPackSizeStartsNextPack(t *testing.T) {
 	for _, r := range rs {
 		storeAll(t, c, s, r, expires)
 	}
+	return cfg, s, c, rs, expires
+}
+
+// A region that would pass replicaPackSize starts the next pack, and a
+// restarted provider appends to the last one after its end, past regions
+// no record holds any more.
+func TestPackSizeStartsNextPack(t *testing.T) {
+	cfg, s, c, rs, expires := twoPacks(t)
+	dir := cfg.DataDir
 	if p := packFiles(t, dir); len(p) != 2 {
 		t.Fatalf("pack files %v, want 2", p)
 	}
@@ -312,7 +319,7 @@ func TestPackSizeStartsNextPack(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = Start(testCtx(t), cfg)
+	s, err := Start(testCtx(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,27 +158,7 @@ func TestUploadPaysEachProviderExactly(t *testing.T) {
 	spend := waitPaid(t, c.engine, id)
 
 	// What each provider is owed: the prices of its signed links.
-	st, err := c.engine.Status(ctx, id, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[common.Address]*big.Int{}
-	links := 0
-	for _, cs := range st.Chunks {
-		for _, l := range cs.Links {
-			if l.State != meta.LinkSigned {
-				continue
-			}
-			links++
-			if want[l.Address] == nil {
-				want[l.Address] = new(big.Int)
-			}
-			want[l.Address].Add(want[l.Address], wei(l.Price))
-			if len(l.Payments) != 1 || !l.Payments[0].Acked || l.Payments[0].Amount != l.Price || l.Rate != "1" {
-				t.Fatalf("link %s: rate %s, price %s, payments %+v", l.ID, l.Rate, l.Price, l.Payments)
-			}
-		}
-	}
+	want, links, st := linkPrices(t, c.engine, id)
 	if links != 3*len(st.Chunks) || len(want) != 3 {
 		t.Fatalf("%d signed links at %d providers for %d chunks", links, len(want), len(st.Chunks))
 	}
@@ -374,8 +354,10 @@ func (s *slowPayments) SendMicropayment(ctx context.Context, p peer.ID, v *pay.V
 }
 
 // linkPrices returns what the signed links of file id owe each provider,
-// and how many there are.
-func linkPrices(t *testing.T, e *upload.Engine, id meta.ID) (map[common.Address]*big.Int, int) {
+// how many there are, and the file's detailed status. Each of those links
+// must have one payment, of its price, acknowledged (call it once the
+// file is paid for, waitPaid).
+func linkPrices(t *testing.T, e *upload.Engine, id meta.ID) (map[common.Address]*big.Int, int, *upload.FileStatus) {
 	t.Helper()
 	st, err := e.Status(context.Background(), id, true)
 	if err != nil {
@@ -393,9 +375,12 @@ func linkPrices(t *testing.T, e *upload.Engine, id meta.ID) (map[common.Address]
 				want[l.Address] = new(big.Int)
 			}
 			want[l.Address].Add(want[l.Address], wei(l.Price))
+			if len(l.Payments) != 1 || !l.Payments[0].Acked || l.Payments[0].Amount != l.Price || l.Rate != "1" {
+				t.Fatalf("link %s: rate %s, price %s, payments %+v", l.ID, l.Rate, l.Price, l.Payments)
+			}
 		}
 	}
-	return want, n
+	return want, n, st
 }
 
 // checkPaidExactly checks that every provider holds vouchers for exactly
@@ -436,7 +421,7 @@ func TestPaymentsBatchPerProvider(t *testing.T) {
 	id := putBytes(t, c.engine, randomBytes(t, 2<<20), &meta.Policy{Redundancy: 3, Expires: time.Now().Add(24 * time.Hour).Truncate(time.Second)})
 	waitUploaded(t, c.engine, id, time.Minute)
 	waitPaid(t, c.engine, id)
-	want, links := linkPrices(t, c.engine, id)
+	want, links, _ := linkPrices(t, c.engine, id)
 	sends := int(net.sends.Load())
 	t.Logf("%d links paid with %d vouchers", links, sends)
 	if links != 27 || sends >= links {
@@ -481,7 +466,7 @@ func TestPaymentsOwedSurviveRestart(t *testing.T) {
 
 	c = pn.client(t)
 	waitPaid(t, c.engine, id)
-	want, links := linkPrices(t, c.engine, id)
+	want, links, _ := linkPrices(t, c.engine, id)
 	if links != 12 {
 		t.Fatalf("%d signed links, want 12", links)
 	}
