@@ -49,9 +49,10 @@ func (s *Server) handleStream(st network.Stream) {
 }
 
 func (c *conn) serve() {
+	var buf []byte // a payload buffer free for the next frame
 	for {
 		c.st.SetReadDeadline(time.Now().Add(c.s.t.idle))
-		m, err := wire.ReadMsg(c.r, wire.MaxFrame)
+		m, payload, err := wire.ReadMsgInto(c.r, wire.MaxFrame, buf)
 		if err == io.EOF {
 			c.flush()
 			c.st.Close()
@@ -69,6 +70,13 @@ func (c *conn) serve() {
 		if err != nil {
 			c.fail(err)
 			return
+		}
+		// A Data's bytes are done with once it is answered (written, or
+		// refused); any other message may keep slices of its payload, so
+		// its buffer goes with it.
+		buf = nil
+		if _, ok := m.(*wire.Data); ok {
+			buf = payload
 		}
 		c.st.SetWriteDeadline(time.Now().Add(c.s.t.write))
 		if reply != nil {

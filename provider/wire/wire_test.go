@@ -494,3 +494,45 @@ func TestListReplyFitsFrame(t *testing.T) {
 		t.Fatalf("one entry more: %v, %d bytes written", err, buf.Len())
 	}
 }
+
+// ReadMsgInto reads a frame that fits into the buffer given, aliasing it,
+// and a larger one into a new buffer; a cut frame is malformed.
+func TestReadMsgInto(t *testing.T) {
+	var stream bytes.Buffer
+	seg := bytes.Repeat([]byte{7}, 16<<10)
+	big := bytes.Repeat([]byte{9}, 32<<10)
+	for _, m := range []Msg{
+		&Data{Root: meta.ID{1}, Index: 0, Bytes: seg},
+		&Data{Root: meta.ID{1}, Index: 1, Bytes: seg},
+		&Data{Root: meta.ID{1}, Index: 2, Bytes: big},
+	} {
+		if err := WriteMsg(&stream, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := bufio.NewReader(&stream)
+	m, buf, err := ReadMsgInto(r, MaxFrame, nil)
+	if err != nil || !bytes.Equal(m.(*Data).Bytes, seg) {
+		t.Fatalf("first: %v", err)
+	}
+	m2, buf2, err := ReadMsgInto(r, MaxFrame, buf)
+	if err != nil || m2.(*Data).Index != 1 || !bytes.Equal(m2.(*Data).Bytes, seg) {
+		t.Fatalf("second: %+v, %v", m2, err)
+	}
+	if &buf2[0] != &buf[0] {
+		t.Fatal("a frame that fits did not reuse the buffer")
+	}
+	m3, buf3, err := ReadMsgInto(r, MaxFrame, buf2)
+	if err != nil || !bytes.Equal(m3.(*Data).Bytes, big) || cap(buf3) <= cap(buf2) {
+		t.Fatalf("third: %v (buffer of %d, was %d)", err, cap(buf3), cap(buf2))
+	}
+
+	var cut bytes.Buffer
+	if err := WriteMsg(&cut, &Data{Root: meta.ID{1}, Bytes: seg}); err != nil {
+		t.Fatal(err)
+	}
+	b := cut.Bytes()[:cut.Len()-100]
+	if _, _, err := ReadMsgInto(bufio.NewReader(bytes.NewReader(b)), MaxFrame, make([]byte, 0, 32<<10)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("cut frame: %v, want ErrMalformed", err)
+	}
+}
