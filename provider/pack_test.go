@@ -529,27 +529,9 @@ func TestMapRefusedWithoutPack(t *testing.T) {
 // files no record holds a region of go (a crash can leave one between a
 // region's reservation and its record).
 func TestEmptyPackDeleted(t *testing.T) {
-	setPackSize(t, 256<<10)
-	dir := t.TempDir()
-	key, _ := ethcrypto.GenerateKey()
-	cfg := Config{DataDir: dir, Key: key, Logger: testLogger()}
-	s, err := Start(testCtx(t), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	c := startClient(t, s.AddrInfo())
+	cfg, s, c, rs, expires := twoPacks(t)
+	dir := cfg.DataDir
 	ctx := testCtx(t)
-	expires := time.Now().Add(time.Hour)
-	// Two of 100 KiB fill pack 1; the third starts pack 2.
-	rs := []*replica{
-		newReplica(t, 100<<10+7, 16<<10, merkle.HashBlake3),
-		newReplica(t, 100<<10+7, 16<<10, merkle.HashBlake3),
-		newReplica(t, 60<<10, 16<<10, merkle.HashBlake3),
-	}
-	for _, r := range rs {
-		storeAll(t, c, s, r, expires)
-	}
 	if err := c.Release(ctx, s.ID(), rs[0].root); err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +559,8 @@ func TestEmptyPackDeleted(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "packs", packName(1)), []byte("orphan"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = Start(testCtx(t), cfg); err != nil {
+	s, err := Start(testCtx(t), cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })

@@ -92,22 +92,8 @@ func WriteMsg(w io.Writer, m Msg) error {
 // A clean end of stream before a frame returns io.EOF; an end inside a frame
 // is ErrMalformed; other read errors (deadlines, resets) are returned as is.
 func ReadMsg(r io.Reader, maxFrame int) (Msg, error) {
-	if maxFrame <= 0 {
-		maxFrame = MaxFrame
-	}
-	br, ok := r.(io.ByteReader)
-	if !ok {
-		br = byteReader{r}
-	}
-	n, err := readLen(br, maxFrame)
-	if err != nil {
-		return nil, err
-	}
-	payload, err := readPayload(r, n)
-	if err != nil {
-		return nil, err
-	}
-	return Decode(payload)
+	m, _, err := ReadMsgInto(r, maxFrame, nil)
+	return m, err
 }
 
 // ReadMsgInto is ReadMsg reading the payload into buf when it fits there
