@@ -444,31 +444,82 @@ var ErrIncomplete = errors.New("provider lacks segments")
 // in as many requests as the frame cap needs. The segments are not
 // verified: check them against the link's segment hashes.
 func (c *Client) GetSegments(ctx context.Context, p peer.ID, root meta.ID, first, count int) ([][]byte, error) {
-	if first < 0 || count < 1 || first+count > wire.MaxCount {
-		return nil, fmt.Errorf("%w: segments [%d, %d)", meta.ErrInvalid, first, first+count)
-	}
 	out := make([][]byte, 0, count)
-	for len(out) < count {
-		next := first + len(out)
+	err := c.ReadSegments(ctx, p, root, first, count, func(_ int, seg []byte) error {
+		out = append(out, slices.Clone(seg))
+		return nil
+	})
+	return out, err
+}
+
+// replyBufs holds buffers for GET_CHUNK replies: a cold read takes one
+// reply of a chunk's segments per chunk, and reading each into a new
+// buffer (grown as its bytes arrive) cost more in zeroing and copying
+// than the segments' own hashing.
+var replyBufs sync.Pool
+
+// ReadSegments fetches count segments of root from index first (GET_CHUNK),
+// in as many requests as the frame cap needs, and hands each to fn in
+// order, index and bytes. A segment is valid only until fn returns: fn
+// copies what it keeps. An error from fn ends the read with that error.
+// The segments are not verified: check them against the link's segment
+// hashes.
+func (c *Client) ReadSegments(ctx context.Context, p peer.ID, root meta.ID, first, count int, fn func(i int, seg []byte) error) error {
+	if first < 0 || count < 1 || first+count > wire.MaxCount {
+		return fmt.Errorf("%w: segments [%d, %d)", meta.ErrInvalid, first, first+count)
+	}
+	var buf []byte
+	if b, ok := replyBufs.Get().(*[]byte); ok {
+		buf = *b
+	}
+	defer func() {
+		buf = buf[:0]
+		replyBufs.Put(&buf)
+	}()
+	for next := first; next < first+count; {
+		var fnErr error
 		err := c.exchange(ctx, p, true, c.cfg.RequestTimeout, func(ctx context.Context, cs *cstream) error {
-			reply, err := roundTrip(cs, &wire.GetChunk{Root: root, First: next, Count: count - len(out)})
+			left := first + count - next
+			if err := wire.WriteMsg(cs.w, &wire.GetChunk{Root: root, First: next, Count: left}); err != nil {
+				return err
+			}
+			if err := cs.w.Flush(); err != nil {
+				return err
+			}
+			reply, payload, err := wire.ReadMsgInto(cs.r, wire.MaxFrame, buf)
+			if cap(payload) > cap(buf) {
+				buf = payload[:0] // keep the larger buffer for the next reply
+			}
 			if err != nil {
 				return err
+			}
+			if e, ok := reply.(*wire.Error); ok {
+				return e
 			}
 			m, err := expect[*wire.ChunkData](reply, wire.TypeChunkData)
 			if err != nil {
 				return err
 			}
-			if m.Root != root || m.First != next || len(m.Segments) == 0 || len(m.Segments) > count-len(out) {
+			if m.Root != root || m.First != next || len(m.Segments) == 0 || len(m.Segments) > left {
 				return fmt.Errorf("%w: chunk data of %d segments from %d of root %s, asked %d from %d of %s",
-					wire.ErrMalformed, len(m.Segments), m.First, m.Root, count-len(out), next, root)
+					wire.ErrMalformed, len(m.Segments), m.First, m.Root, left, next, root)
 			}
-			out = append(out, m.Segments...)
+			// The stream is in step whatever fn says: its error is the
+			// reader's, returned after the stream is back in the pool.
+			for _, seg := range m.Segments {
+				if fnErr = fn(next, seg); fnErr != nil {
+					return nil
+				}
+				next++
+			}
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("get chunk from %s: %w", p, err)
+			return fmt.Errorf("get chunk from %s: %w", p, err)
+		}
+		if fnErr != nil {
+			return fnErr
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -32,6 +32,9 @@ type Faults struct {
 	DropSegmentsOnce bool
 	// GarbageAudits answers every audit challenge with random bytes.
 	GarbageAudits bool
+	// GarbageReads serves every segment a client reads (GET_CHUNK) with
+	// one byte flipped, as a disk that rots or a provider that lies would.
+	GarbageReads bool
 }
 
 // Config configures a provider.

@@ -153,6 +153,9 @@ func (s *Server) getChunk(g *wire.GetChunk) (wire.Msg, error) {
 	for i := range segs {
 		off, l := rec.segment(g.First + i)
 		segs[i] = buf[off-start : off-start+int64(l)]
+		if s.cfg.Faults.GarbageReads {
+			segs[i][l/2] ^= 0x40
+		}
 	}
 	return &wire.ChunkData{Root: g.Root, First: g.First, Segments: segs}, nil
 }

@@ -40,7 +40,8 @@ type Network interface {
 	// do, in one round trip.
 	SendReplica(ctx context.Context, p peer.ID, m provider.SegmentMap, segs []provider.Segment, ackTimeout time.Duration) (provider.Replica, error)
 	RequestPledge(ctx context.Context, p peer.ID, root meta.ID) (*meta.Pledge, error)
-	GetSegments(ctx context.Context, p peer.ID, root meta.ID, first, count int) ([][]byte, error)
+	// ReadSegments hands each segment to fn, valid until fn returns.
+	ReadSegments(ctx context.Context, p peer.ID, root meta.ID, first, count int, fn func(i int, seg []byte) error) error
 	Challenge(ctx context.Context, p peer.ID, root meta.ID, index int, nonce [32]byte) (*provider.Proof, error)
 	Renew(ctx context.Context, p peer.ID, root meta.ID, expires int64) (*meta.Pledge, error)
 	Release(ctx context.Context, p peer.ID, root meta.ID) error

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -33,17 +34,25 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// providerDirs remembers each test provider's data dir.
-var providerDirs = map[*provider.Server]string{}
-
 // startProviders starts len(faults) providers bootstrapped to the first.
 func startProviders(t *testing.T, faults ...provider.Faults) []*provider.Server {
+	t.Helper()
+	return startProvidersIn(t, make([]string, len(faults)), faults...)
+}
+
+// startProvidersIn is startProviders in data dirs: dirs[i] is provider i's,
+// a new one where it is "" (and then set), an earlier provider's own to
+// start it again.
+func startProvidersIn(t *testing.T, dirs []string, faults ...provider.Faults) []*provider.Server {
 	t.Helper()
 	ctx := context.Background()
 	var out []*provider.Server
 	var boot []peer.AddrInfo
 	for i, f := range faults {
-		dir := t.TempDir()
+		if dirs[i] == "" {
+			dirs[i] = t.TempDir()
+		}
+		dir := dirs[i]
 		key, err := provider.LoadOrCreateKey(filepath.Join(dir, "key"))
 		if err != nil {
 			t.Fatal(err)
@@ -56,7 +65,6 @@ func startProviders(t *testing.T, faults ...provider.Faults) []*provider.Server 
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		providerDirs[s] = dir
 		if i == 0 {
 			boot = []peer.AddrInfo{s.AddrInfo()}
 		}
@@ -255,6 +263,60 @@ func TestDamagedCacheReadsFromProviders(t *testing.T) {
 	f.Close()
 	if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
 		t.Fatal("read back other bytes than were put")
+	}
+}
+
+// reopenWithoutCache closes c, deletes its chunk cache and opens it again
+// on servers: its reads then come from the providers.
+func reopenWithoutCache(t *testing.T, c *client, servers []*provider.Server) *client {
+	t.Helper()
+	c.close()
+	if err := os.RemoveAll(filepath.Join(c.dir, "cache")); err != nil {
+		t.Fatal(err)
+	}
+	return openClient(t, c.dir, servers, nil)
+}
+
+// Providers that serve damaged segments are caught by the link's segment
+// tree and the read fails over to one that serves the replica as it was
+// sealed. When every provider lies, the read fails with ErrCorrupt and
+// hands out none of the damage.
+func TestLyingProvidersOnRead(t *testing.T) {
+	dirs := make([]string, 3)
+	servers := startProvidersIn(t, dirs, healthy(3)...)
+	c := openClient(t, t.TempDir(), servers, nil)
+	data := randomBytes(t, 6*meta.DefaultChunkSize+1234)
+	id := putBytes(t, c.engine, data, nil) // redundancy 3: every chunk at all three
+	waitUploaded(t, c.engine, id, time.Minute)
+	c.close()
+	for _, s := range servers {
+		s.Close()
+	}
+
+	liar := provider.Faults{GarbageReads: true}
+	servers = startProvidersIn(t, dirs, liar, provider.Faults{}, liar)
+	c = reopenWithoutCache(t, c, servers)
+	if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
+		t.Fatal("read back other bytes than were put, with one honest provider of three")
+	}
+	c.close()
+	for _, s := range servers {
+		s.Close()
+	}
+
+	servers = startProvidersIn(t, dirs, liar, liar, liar)
+	c = reopenWithoutCache(t, c, servers)
+	var buf bytes.Buffer
+	err := c.engine.Get(context.Background(), id, &buf)
+	if !errors.Is(err, meta.ErrCorrupt) || !errors.Is(err, meta.ErrUnavailable) {
+		t.Fatalf("get from lying providers only: %v, want ErrUnavailable and ErrCorrupt", err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("get handed out %d bytes before failing", buf.Len())
+	}
+	p := make([]byte, 1000)
+	if _, err := c.engine.ReadAt(context.Background(), id, p, int64(meta.DefaultChunkSize)); !errors.Is(err, meta.ErrCorrupt) {
+		t.Fatalf("ReadAt from lying providers only: %v, want ErrCorrupt", err)
 	}
 }
 

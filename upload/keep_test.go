@@ -288,16 +288,6 @@ func waitSignedElsewhere(t *testing.T, e *upload.Engine, id meta.ID, want int, a
 	}
 }
 
-// startProvidersIn is startProviders that also reports each one's data dir.
-func startProvidersIn(t *testing.T, dirs []string, faults ...provider.Faults) []*provider.Server {
-	t.Helper()
-	servers := startProviders(t, faults...)
-	for i, s := range servers {
-		dirs[i] = providerDirs[s]
-	}
-	return servers
-}
-
 // A share covers the replicas its owner makes after it too, across a
 // restart: the links that repair its chunks are tagged for it once signed,
 // so a reader of the share finds them.

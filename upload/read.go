@@ -225,6 +225,10 @@ func (e *Engine) fetch(ctx context.Context, id meta.ID) ([]byte, error) {
 			return nil, ctx.Err()
 		}
 		e.log.Info("fetch failed over", "chunk", id, "provider", l.Provider, "err", err)
+		// Dead or lying: the next reads try it last.
+		if p, perr := peer.Decode(l.Provider); perr == nil {
+			e.providerResult(p, false)
+		}
 		errs = append(errs, fmt.Errorf("%s: %w", l.Provider, err))
 	}
 	return nil, fmt.Errorf("chunk %s: %w: %w", id, meta.ErrUnavailable, errors.Join(errs...))
@@ -247,21 +251,22 @@ func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
 	for first := 0; first < len(l.Segments); first += per {
 		count := min(per, len(l.Segments)-first)
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		segs, err := e.net.GetSegments(ctx, p, l.Root, first, count)
+		got := 0
+		err := e.net.ReadSegments(ctx, p, l.Root, first, count, func(i int, s []byte) error {
+			want := min(l.SegmentSize, int(l.SealedLen)-i*l.SegmentSize)
+			if i != first+got || len(s) != want || h(s) != l.Segments[i] {
+				return fmt.Errorf("%w: segment %d from %s", meta.ErrCorrupt, i, l.Provider)
+			}
+			copy(out[i*l.SegmentSize:], s)
+			got++
+			return nil
+		})
 		cancel()
 		if err != nil {
 			return nil, err
 		}
-		if len(segs) != count {
-			return nil, fmt.Errorf("%w: got %d segments, want %d", meta.ErrCorrupt, len(segs), count)
-		}
-		for j, s := range segs {
-			i := first + j
-			want := min(l.SegmentSize, int(l.SealedLen)-i*l.SegmentSize)
-			if len(s) != want || h(s) != l.Segments[i] {
-				return nil, fmt.Errorf("%w: segment %d from %s", meta.ErrCorrupt, i, l.Provider)
-			}
-			copy(out[i*l.SegmentSize:], s)
+		if got != count {
+			return nil, fmt.Errorf("%w: got %d segments, want %d", meta.ErrCorrupt, got, count)
 		}
 	}
 	seal.OpenAt(e.linkKey(l), out, out, 0)

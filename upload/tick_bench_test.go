@@ -339,8 +339,8 @@ func (n *blockingNet) RequestPledge(ctx context.Context, _ peer.ID, _ meta.ID) (
 	return nil, n.block(ctx)
 }
 
-func (n *blockingNet) GetSegments(ctx context.Context, _ peer.ID, _ meta.ID, _, _ int) ([][]byte, error) {
-	return nil, n.block(ctx)
+func (n *blockingNet) ReadSegments(ctx context.Context, _ peer.ID, _ meta.ID, _, _ int, _ func(int, []byte) error) error {
+	return n.block(ctx)
 }
 
 func (n *blockingNet) Challenge(ctx context.Context, _ peer.ID, _ meta.ID, _ int, _ [32]byte) (*provider.Proof, error) {
