@@ -246,7 +246,10 @@ func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
 	if merkle.RootWith(h, l.Segments) != l.Root {
 		return nil, fmt.Errorf("%w: link record's segments do not give its root", meta.ErrCorrupt)
 	}
+	// Each segment is opened into place as it is checked: the reply's
+	// buffer is read once.
 	out := make([]byte, l.SealedLen)
+	open := seal.NewOpener(e.linkKey(l))
 	per := max(1, maxFetchBytes/l.SegmentSize)
 	for first := 0; first < len(l.Segments); first += per {
 		count := min(per, len(l.Segments)-first)
@@ -257,7 +260,7 @@ func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
 			if i != first+got || len(s) != want || h(s) != l.Segments[i] {
 				return fmt.Errorf("%w: segment %d from %s", meta.ErrCorrupt, i, l.Provider)
 			}
-			copy(out[i*l.SegmentSize:], s)
+			open.OpenAt(out[i*l.SegmentSize:], s, int64(i*l.SegmentSize))
 			got++
 			return nil
 		})
@@ -269,7 +272,6 @@ func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
 			return nil, fmt.Errorf("%w: got %d segments, want %d", meta.ErrCorrupt, got, count)
 		}
 	}
-	seal.OpenAt(e.linkKey(l), out, out, 0)
 	// Every segment matched the link's tree, and that tree's root is one
 	// this engine computed over its own sealing (or recovered under an
 	// owner tag, which authenticates the root): the bytes are exactly the

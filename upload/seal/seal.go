@@ -67,21 +67,36 @@ func Seal(key [32]byte, dst, plain []byte) {
 // sealed. dst and sealed may be the same slice; len(dst) must be at least
 // len(sealed). A negative off panics.
 func OpenAt(key [32]byte, dst, sealed []byte, off int64) {
+	NewOpener(key).OpenAt(dst, sealed, off)
+}
+
+// Opener is OpenAt for many ranges of one replica: the key is expanded
+// once, not per range (a read opens a replica segment by segment as the
+// segments arrive).
+type Opener struct{ block cipher.Block }
+
+// NewOpener returns the Opener of the replica sealed under key.
+func NewOpener(key [32]byte) Opener {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // a 32-byte key is always valid
+	}
+	return Opener{block}
+}
+
+// OpenAt is the package's OpenAt under o's key.
+func (o Opener) OpenAt(dst, sealed []byte, off int64) {
 	if off < 0 {
 		panic(fmt.Sprintf("seal: negative offset %d", off))
 	}
 	if len(dst) < len(sealed) {
 		panic("seal: output smaller than input")
 	}
-	block, err := aes.NewCipher(key[:])
-	if err != nil {
-		panic(err) // a 32-byte key is always valid
-	}
 	// The counter block is the big-endian 128-bit block number, as OpenSSL's
 	// and Go's CTR count from an all-zero IV.
 	var iv [aes.BlockSize]byte
 	binary.BigEndian.PutUint64(iv[8:], uint64(off)/aes.BlockSize)
-	stream := cipher.NewCTR(block, iv[:])
+	stream := cipher.NewCTR(o.block, iv[:])
 	if skip := off % aes.BlockSize; skip > 0 {
 		var discard [aes.BlockSize]byte
 		stream.XORKeyStream(discard[:skip], discard[:skip])
