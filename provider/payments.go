@@ -130,7 +130,9 @@ func (s *Server) refuseDebtor(client common.Address) *wire.Error {
 // pledge covers that was not billed before (the whole pledge the first
 // time, the extension on a renewal), at the rate its STORE_CHUNK_REQUEST
 // offered: one index write for both. If it fails, the pledge holds all the
-// same; it is kept, and billed, when it is signed again.
+// same; it is kept, and billed, when it is signed again. Nothing here is
+// synced: the caller's sync, before it hands p out, makes the replica, the
+// pledge and the bill durable at once.
 func (s *Server) keepPledge(client common.Address, root meta.ID, p *meta.Pledge, fits func(*record) bool) {
 	var charge *big.Int
 	err := s.store.updateRecord(root, func(r *record) error {
@@ -216,8 +218,8 @@ func (kv *payKV) Get(key []byte) ([]byte, error) {
 	return out, err
 }
 
-func (kv *payKV) Put(pairs ...pay.Pair) error {
-	err := kv.db.Update(func(txn *badger.Txn) error {
+func (kv *payKV) Write(pairs ...pay.Pair) error {
+	return kv.db.Update(func(txn *badger.Txn) error {
 		for _, p := range pairs {
 			if err := txn.Set(payKey(p.Key), p.Value); err != nil {
 				return err
@@ -225,7 +227,10 @@ func (kv *payKV) Put(pairs ...pay.Pair) error {
 		}
 		return nil
 	})
-	if err != nil {
+}
+
+func (kv *payKV) Put(pairs ...pay.Pair) error {
+	if err := kv.Write(pairs...); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -67,6 +67,7 @@ func TestClientThatStopsPayingIsRefused(t *testing.T) {
 		}
 		return nil
 	}
+	syncs := s.Stats().Syncs
 	for i := 0; i < 2; i++ {
 		if err := store(); err != nil {
 			t.Fatalf("replica %d: %v", i, err)
@@ -74,6 +75,11 @@ func TestClientThatStopsPayingIsRefused(t *testing.T) {
 	}
 	if owed, _ := s.Payee().Unpaid(clientAddr); owed.Cmp(big.NewInt(2*perReplica)) != 0 {
 		t.Fatalf("client owes %v, want %d", owed, 2*perReplica)
+	}
+	// One sync per pledge makes its replica, the pledge and its bill
+	// durable together (a sync for the bill after the pledge's doubled them).
+	if n := s.Stats().Syncs - syncs; n != 2 {
+		t.Fatalf("%d syncs for two pledges signed one after the other, want 2", n)
 	}
 	err = store()
 	if !errors.Is(err, meta.ErrDeclined) || !strings.Contains(err.Error(), "owes") {

@@ -92,17 +92,22 @@ func (s *Server) list(m *wire.List) wire.Msg {
 			return r
 		}
 	}
+	if len(reply.Entries) > 0 {
+		// The pledges go out: their replicas, and the pledges and bills
+		// just written, must be durable first (a pledge kept before may be
+		// one whose own sync failed).
+		ctx, cancel := context.WithTimeout(s.ctx, s.t.write)
+		defer cancel()
+		if err := s.sync.Wait(ctx); err != nil {
+			return s.internal("sync", err)
+		}
+	}
 	return reply
 }
 
-// signListed signs the pledges of the listed entries at idx, after making
-// the replicas durable (a pledge promises that), and keeps them.
+// signListed signs the pledges of the listed entries at idx and keeps
+// them (unsynced: the caller syncs before they go out).
 func (s *Server) signListed(entries []wire.ListEntry, idx []int) *wire.Error {
-	ctx, cancel := context.WithTimeout(s.ctx, s.t.write)
-	defer cancel()
-	if err := s.sync.Wait(ctx); err != nil {
-		return s.internal("sync", err)
-	}
 	key, forge := s.cfg.Key, s.cfg.Faults.ForgePledge
 	for _, i := range idx {
 		e := &entries[i]

@@ -95,30 +95,32 @@ func (s *Server) signatureRequest(client common.Address, root meta.ID) wire.Msg 
 			return s.internal("read record", err)
 		}
 	}
+	// One sync, after the pledge and its bill are written and before the
+	// pledge leaves, makes the replica's data, the pledge and the bill
+	// durable together. A pledge signed before is handed out again after
+	// a sync too: the one that signed it may have failed to sync.
 	forge := s.cfg.Faults.ForgePledge
-	if p := rec.Pledge; p != nil && !forge && p.Client == client && p.Expires == rec.Expires && p.Length == rec.SealedLen {
-		// Signed before, so already durable: no need to sync again.
-		return &wire.PledgeMsg{Root: root, Length: p.Length, Expires: p.Expires, Signature: p.Signature}
+	p := rec.Pledge
+	if p == nil || forge || p.Client != client || p.Expires != rec.Expires || p.Length != rec.SealedLen {
+		key := s.cfg.Key
+		if forge {
+			if key, err = ethcrypto.GenerateKey(); err != nil {
+				return s.internal("forge key", err)
+			}
+		}
+		if p, err = SignPledge(key, client, root, rec.SealedLen, rec.Expires); err != nil {
+			return s.internal("sign", err)
+		}
+		if !forge {
+			s.keepPledge(client, root, p, nil)
+		}
+		s.pledges.Add(1)
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.t.write)
 	defer cancel()
 	if err := s.sync.Wait(ctx); err != nil {
 		return s.internal("sync", err)
 	}
-	key := s.cfg.Key
-	if forge {
-		if key, err = ethcrypto.GenerateKey(); err != nil {
-			return s.internal("forge key", err)
-		}
-	}
-	p, err := SignPledge(key, client, root, rec.SealedLen, rec.Expires)
-	if err != nil {
-		return s.internal("sign", err)
-	}
-	if !forge {
-		s.keepPledge(client, root, p, nil)
-	}
-	s.pledges.Add(1)
 	return &wire.PledgeMsg{Root: root, Length: p.Length, Expires: p.Expires, Signature: p.Signature}
 }
 

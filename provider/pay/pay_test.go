@@ -44,6 +44,8 @@ func (k *memKV) Put(pairs ...pay.Pair) error {
 	return nil
 }
 
+func (k *memKV) Write(pairs ...pay.Pair) error { return k.Put(pairs...) }
+
 func (k *memKV) Each(prefix []byte, fn func(key, val []byte) error) error {
 	k.mu.Lock()
 	var keys []string

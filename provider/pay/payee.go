@@ -26,6 +26,10 @@ type KV interface {
 	// Put writes every pair in one atomic step; once it returns, they
 	// survive a crash.
 	Put(pairs ...Pair) error
+	// Write is Put without waiting for durability: the pairs survive a
+	// crash once a later Put, or a sync of the store by its owner, has
+	// returned.
+	Write(pairs ...Pair) error
 	// Each calls fn for every key with the prefix, in key order.
 	Each(prefix []byte, fn func(key, val []byte) error) error
 }
@@ -268,6 +272,9 @@ func (p *Payee) Accept(ctx context.Context, client common.Address, v *Voucher) (
 }
 
 // Bill records that client owes amount wei more (for a pledge signed).
+// The record is written but not made durable: the caller syncs the store
+// before it hands out what the bill is for, so that one sync covers the
+// pledge's data and its bill.
 func (p *Payee) Bill(client common.Address, amount *big.Int) error {
 	if amount == nil || amount.Sign() <= 0 {
 		return nil
@@ -284,7 +291,7 @@ func (p *Payee) Bill(client common.Address, amount *big.Int) error {
 	if err != nil {
 		return err
 	}
-	if err := p.cfg.Store.Put(Pair{accountKey(client), b}); err != nil {
+	if err := p.cfg.Store.Write(Pair{accountKey(client), b}); err != nil {
 		return fmt.Errorf("pay: bill: %w", err)
 	}
 	*acct = next
