@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 	"time"
 
 	"bazil.org/fuse"
 	fusefs "bazil.org/fuse/fs"
+	"golang.org/x/sys/unix"
 
 	"github.com/pointfs/pointfs/meta"
 )
@@ -205,6 +207,11 @@ func (n *node) writeAt(ctx context.Context, p []byte, off int64, kill bool) (int
 	}
 	k, err := n.spool.WriteAt(p, off)
 	if k > 0 {
+		n.unsent += int64(k)
+		if n.unsent >= writebackStep {
+			n.unsent = 0
+			startWriteback(n.spool)
+		}
 		if end := off + int64(k); end > n.m.Size {
 			n.m.Size = end
 		}
@@ -298,4 +305,23 @@ func (f *FS) destroy(n *node) {
 	n.mu.Unlock()
 	f.dropNode(n)
 	f.rel.kick()
+}
+
+// writebackStep is how many bytes a spool file takes before their
+// writeback to the disk is started.
+const writebackStep = 8 << 20
+
+// startWriteback starts writing f's dirty pages to the disk without
+// waiting for them. An fsync after a large write then finds most of it on
+// the disk already: left to the kernel, the pages of a 1 GiB file sit in
+// memory (well under the dirty thresholds of a machine with a few GiB)
+// until the fsync writes them all at once, or for 30 s. The data goes to
+// the disk at some point anyway, and the spool is the copy close()
+// promises to keep.
+func startWriteback(f *os.File) {
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.SyncFileRange(int(fd), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		})
+	}
 }

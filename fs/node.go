@@ -32,6 +32,9 @@ type node struct {
 	opens   int      // open file handles
 	writers int      // open writable handles
 	spool   *os.File // the spool file, open while handles are
+	// unsent counts bytes written to the spool since its writeback was
+	// last started (see startWriteback).
+	unsent int64
 	// local: the spool file holds the whole content, at least as new as
 	// m.File (reads come from it).
 	local bool
