@@ -25,6 +25,10 @@ type conn struct {
 	w         *bufio.Writer
 	client    common.Address
 	clientErr error // why the peer has no Ethereum address, if it has none
+	// readBuf holds the segments of the GET_CHUNK being answered: a
+	// reply is written before the next request is read, so one buffer
+	// serves the stream's reads.
+	readBuf []byte
 }
 
 func (s *Server) handleStream(st network.Stream) {
@@ -145,7 +149,7 @@ func (c *conn) dispatch(m wire.Msg) (wire.Msg, error) {
 		}
 		return c.s.signatureRequest(c.client, m.Root), nil
 	case *wire.GetChunk:
-		return c.s.getChunk(m)
+		return c.s.getChunk(m, &c.readBuf)
 	case *wire.Challenge:
 		return c.s.challenge(m), nil
 	case *wire.Renew:

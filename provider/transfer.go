@@ -128,8 +128,9 @@ func (s *Server) signatureRequest(client common.Address, root meta.ID) wire.Msg 
 const frameBudget = wire.MaxFrame - 4<<10
 
 // getChunk answers GET_CHUNK with as many of the asked segments as fit one
-// frame (at least one); the client asks again for the rest.
-func (s *Server) getChunk(g *wire.GetChunk) (wire.Msg, error) {
+// frame (at least one); the client asks again for the rest. The segments
+// are read into *buf (grown when short), which the reply aliases.
+func (s *Server) getChunk(g *wire.GetChunk, buf *[]byte) (wire.Msg, error) {
 	rec, err := s.store.record(g.Root)
 	if errors.Is(err, meta.ErrNotFound) {
 		return wire.Errorf(wire.CodeUnknownLink, "no replica %s", g.Root), nil
@@ -147,14 +148,18 @@ func (s *Server) getChunk(g *wire.GetChunk) (wire.Msg, error) {
 	count := min(g.Count, n-g.First, max(1, frameBudget/(rec.SegSize+8)))
 	start, _ := rec.segment(g.First)
 	lastOff, lastLen := rec.segment(g.First + count - 1)
-	buf := make([]byte, lastOff+int64(lastLen)-start)
-	if err := s.store.readReplica(g.Root, rec, buf, start); err != nil {
+	size := int(lastOff + int64(lastLen) - start)
+	if cap(*buf) < size {
+		*buf = make([]byte, size)
+	}
+	b := (*buf)[:size]
+	if err := s.store.readReplica(g.Root, rec, b, start); err != nil {
 		return s.internal("read replica", err), nil
 	}
 	segs := make([][]byte, count)
 	for i := range segs {
 		off, l := rec.segment(g.First + i)
-		segs[i] = buf[off-start : off-start+int64(l)]
+		segs[i] = b[off-start : off-start+int64(l)]
 		if s.cfg.Faults.GarbageReads {
 			segs[i][l/2] ^= 0x40
 		}
