@@ -47,10 +47,11 @@
 //     offset in the replica's region of a pack file (reserved when the map
 //     was accepted) and acked; the last one marks the replica complete. A
 //     segment already held is acked again without rewriting.
-//  4. SignatureRequest checks that all segments are present, makes data and
-//     index durable with a group commit (one syncfs(2) for every request
-//     waiting, so hundreds of chunks per second can be signed), then signs
-//     the pledge and keeps it; asking again returns the kept pledge.
+//  4. SignatureRequest checks that all segments are present, signs the
+//     pledge and keeps it with its bill, then makes data, pledge and bill
+//     durable with a group commit (one syncfs(2) for every request waiting,
+//     so hundreds of chunks per second can be signed) before the pledge goes
+//     out; asking again returns the kept pledge, after a sync too.
 //
 // An ack means the segment is written, not yet synced: only a pledge
 // promises durability. A power cut between the two can lose acked segments;
