@@ -44,6 +44,7 @@ var (
 	ErrReadOnly       = errors.New("read-only")
 	ErrTooLarge       = errors.New("too large")
 	ErrDaemonNotFound = errors.New("no daemon runs for this data dir")
+	ErrWrongKey       = errors.New("wrong key")
 )
 
 // ID is a 32-byte content identifier: a chunk id (keccak256 of the chunk's

@@ -244,6 +244,11 @@ func New(cfg Config) (*Engine, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 	}
+	if err := e.checkOwner(ctx); err != nil {
+		cancel()
+		cache.Close()
+		return nil, err
+	}
 	shared, err := e.anyShare(ctx)
 	if err != nil {
 		cancel()

@@ -320,6 +320,60 @@ func TestLyingProvidersOnRead(t *testing.T) {
 	}
 }
 
+// A store is refused under another key than the one its links were
+// sealed under (the key file replaced, or lost and made anew): reads of
+// its own links would open them into garbage. Under its own key again,
+// everything reads back.
+func TestAnotherKeyIsRefused(t *testing.T) {
+	ctx := context.Background()
+	servers := startProviders(t, healthy(3)...)
+	dir := t.TempDir()
+	c := openClient(t, dir, servers, nil)
+	data := randomBytes(t, 300<<10)
+	id := putBytes(t, c.engine, data, nil)
+	waitUploaded(t, c.engine, id, time.Minute)
+	c.close()
+
+	keyPath := filepath.Join(dir, "key")
+	own, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	other, err := provider.LoadOrCreateKey(keyPath) // a new key
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := badgerdb.Open(filepath.Join(dir, "meta"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := provider.NewClient(ctx, other, provider.ClientConfig{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := upload.New(upload.Config{Store: db, Net: net, Master: upload.MasterFromKey(other),
+		CacheDir: filepath.Join(dir, "cache"), Logger: testLogger(t)})
+	if !errors.Is(err, meta.ErrWrongKey) {
+		if e != nil {
+			e.Close()
+		}
+		t.Fatalf("engine under another key: %v, want ErrWrongKey", err)
+	}
+	net.Close()
+	db.Close()
+
+	if err := os.WriteFile(keyPath, own, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = reopenWithoutCache(t, c, servers)
+	if got := readAll(t, c.engine, id); !bytes.Equal(got, data) {
+		t.Fatal("read back other bytes under the data dir's own key")
+	}
+}
+
 // With a bound on the chunk cache, uploaded chunks leave the local disk
 // (as their uploads complete, not at the next audit round) and are read
 // from the providers; chunks whose upload cannot complete stay, however

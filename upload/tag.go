@@ -1,6 +1,8 @@
 package upload
 
 import (
+	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -116,4 +118,46 @@ func openTag(s tagSecrets, root meta.ID, provider common.Address, tag []byte) (t
 	b.Chunk = meta.ID(plain[:32])
 	b.Link = meta.LinkID(plain[32:48])
 	return b, nil
+}
+
+// ownerKey holds the locator of the master secret a store's links were
+// sealed under.
+const ownerKey = "engine/owner"
+
+// checkOwner refuses a store written under another master secret (the
+// data dir's key was replaced, or lost and made anew): every link key
+// derives from the master, so such an engine would open its own replicas
+// into garbage, and reads of its own links skip the chunk hash that
+// would tell (read.go). A store without the record is taken as this
+// master's, and the record written.
+func (e *Engine) checkOwner(ctx context.Context) error {
+	want := e.owner.locator
+	return e.store.Update(ctx, func(tx meta.Tx) error {
+		b, err := tx.Get(ownerKey)
+		switch {
+		case errors.Is(err, meta.ErrNotFound):
+			return tx.Put(ownerKey, want[:])
+		case err != nil:
+			return err
+		case !bytes.Equal(b, want[:]):
+			return fmt.Errorf("%w: the data was written under the key whose locator is %x, not this one (%s): "+
+				"use the key it was made with, or an empty data dir to recover with this one", meta.ErrWrongKey, b, want)
+		}
+		return nil
+	})
+}
+
+// HasOwner reports whether store holds the record of the key its data was
+// written under, that is whether an engine ever ran on it.
+func HasOwner(ctx context.Context, store meta.Store) (bool, error) {
+	found := false
+	err := store.View(ctx, func(tx meta.Tx) error {
+		_, err := tx.Get(ownerKey)
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, err
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,6 +266,38 @@ func TestBadInputGivesOneLineErrors(t *testing.T) {
 			t.Errorf("%v: %d lines on stderr, want one: %q", c.args, len(lines), r.stderr)
 		}
 	}
+}
+
+// A data dir whose key file is gone, or is another key, is refused with a
+// clear error, and no new key takes the old one's place: the links were
+// sealed under keys derived from the old one.
+func TestWrongKeyIsRefused(t *testing.T) {
+	data := t.TempDir()
+	mustRun(t, "status", "--data", data) // an engine runs once: the data dir is its key's
+	keyPath := filepath.Join(data, "key")
+	own, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "status", "--data", data); r.code != 1 || !strings.Contains(r.stderr, "key file is gone") {
+		t.Errorf("status without the key file: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(keyPath); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a key file appeared in place of the lost one: %v", err)
+	}
+	if err := os.WriteFile(keyPath, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "status", "--data", data); r.code != 1 || !strings.Contains(r.stderr, "wrong key") {
+		t.Errorf("status under another key: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if err := os.WriteFile(keyPath, own, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "status", "--data", data)
 }
 
 func TestProviderKilledMidUpload(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"os"
@@ -96,7 +97,18 @@ func openNodeWith(ctx context.Context, data string, log *slog.Logger, opts nodeO
 	if err != nil {
 		return nil, err
 	}
-	key, err := provider.LoadOrCreateKey(filepath.Join(data, "key"))
+	keyPath := filepath.Join(data, "key")
+	if _, err := os.Stat(keyPath); errors.Is(err, fs.ErrNotExist) {
+		// A key made anew would only be refused by the engine, and would
+		// sit where the user's own key belongs.
+		if owned, err := upload.HasOwner(ctx, db); err != nil {
+			return nil, err
+		} else if owned {
+			return nil, fmt.Errorf("%w: data dir %s holds data but its key file is gone: put the key back at %s (or use an empty data dir)",
+				meta.ErrWrongKey, data, keyPath)
+		}
+	}
+	key, err := provider.LoadOrCreateKey(keyPath)
 	if err != nil {
 		return nil, err
 	}
