@@ -480,21 +480,12 @@ func (c *Client) ReadSegments(ctx context.Context, p peer.ID, root meta.ID, firs
 		var fnErr error
 		err := c.exchange(ctx, p, true, c.cfg.RequestTimeout, func(ctx context.Context, cs *cstream) error {
 			left := first + count - next
-			if err := wire.WriteMsg(cs.w, &wire.GetChunk{Root: root, First: next, Count: left}); err != nil {
-				return err
-			}
-			if err := cs.w.Flush(); err != nil {
-				return err
-			}
-			reply, payload, err := wire.ReadMsgInto(cs.r, wire.MaxFrame, buf)
+			reply, payload, err := roundTripInto(cs, &wire.GetChunk{Root: root, First: next, Count: left}, buf)
 			if cap(payload) > cap(buf) {
 				buf = payload[:0] // keep the larger buffer for the next reply
 			}
 			if err != nil {
 				return err
-			}
-			if e, ok := reply.(*wire.Error); ok {
-				return e
 			}
 			m, err := expect[*wire.ChunkData](reply, wire.TypeChunkData)
 			if err != nil {

@@ -178,20 +178,27 @@ func (c *Client) open(ctx context.Context, p peer.ID) (*cstream, error) {
 // roundTrip sends req and reads one reply. An Error reply is returned as
 // the error (a *wire.Error, which wraps the matching meta sentinel).
 func roundTrip(cs *cstream, req wire.Msg) (wire.Msg, error) {
+	reply, _, err := roundTripInto(cs, req, nil)
+	return reply, err
+}
+
+// roundTripInto is roundTrip reading the reply into buf when it fits (see
+// wire.ReadMsgInto); it also returns the payload the reply aliases.
+func roundTripInto(cs *cstream, req wire.Msg, buf []byte) (wire.Msg, []byte, error) {
 	if err := wire.WriteMsg(cs.w, req); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := cs.w.Flush(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	reply, err := wire.ReadMsg(cs.r, wire.MaxFrame)
+	reply, payload, err := wire.ReadMsgInto(cs.r, wire.MaxFrame, buf)
 	if err != nil {
-		return nil, err
+		return nil, payload, err
 	}
 	if e, ok := reply.(*wire.Error); ok {
-		return nil, e
+		return nil, payload, e
 	}
-	return reply, nil
+	return reply, payload, nil
 }
 
 // expect returns reply as a T, or a protocol error naming what came.
