@@ -282,7 +282,7 @@ func (c *Client) pipeline(cs *cstream, root meta.ID, head wire.Msg, segs []Segme
 			if i%64 == 0 {
 				cs.st.SetWriteDeadline(time.Now().Add(c.cfg.RequestTimeout))
 			}
-			err = wire.WriteMsg(cs.w, &wire.Data{Root: root, Index: s.Index, Bytes: s.Data})
+			err = wire.WriteData(cs.w, &wire.Data{Root: root, Index: s.Index, Bytes: s.Data})
 		}
 		if err == nil && tail != nil {
 			err = wire.WriteMsg(cs.w, tail)

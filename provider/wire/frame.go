@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/pointfs/pointfs/meta/pb"
 )
 
 // headerRoom is what AppendFrame reserves in front of a payload: the longest
@@ -80,6 +84,41 @@ func WriteMsg(w io.Writer, m Msg) error {
 		*bp = b[:0]
 		framePool.Put(bp)
 	}
+	return err
+}
+
+// WriteData writes d as one frame, the same bytes as WriteMsg(w, d), with
+// the segment written from d.Bytes itself rather than first copied into a
+// frame buffer (a replica's segments are most of what a client sends). It
+// takes two writes: w must have a single writer.
+func WriteData(w io.Writer, d *Data) error {
+	if len(d.Bytes) == 0 {
+		return WriteMsg(w, d) // no segment field to write apart
+	}
+	if err := d.check(); err != nil {
+		return err
+	}
+	// The longest length prefix, then the payload's head (at most 58
+	// bytes: version, type, the root's field, the index's, and the
+	// segment's tag and length) in place after it.
+	var hb [headerRoom + 64]byte
+	body := append(hb[headerRoom:headerRoom], Version, byte(TypeData))
+	body = pb.AppendBytes(body, 1, d.Root[:])
+	body = pb.AppendUint(body, 2, uint64(d.Index))
+	body = protowire.AppendTag(body, 3, protowire.BytesType)
+	body = protowire.AppendVarint(body, uint64(len(d.Bytes)))
+	n := len(body) + len(d.Bytes)
+	if n > MaxFrame {
+		return fmt.Errorf("%w: %v frame of %d bytes, max %d", ErrTooLarge, TypeData, n, MaxFrame)
+	}
+	var pre [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(pre[:], uint64(n))
+	start := headerRoom - k
+	copy(hb[start:], pre[:k])
+	if _, err := w.Write(hb[start : headerRoom+len(body)]); err != nil {
+		return err
+	}
+	_, err := w.Write(d.Bytes)
 	return err
 }
 

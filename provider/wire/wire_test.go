@@ -536,3 +536,42 @@ func TestReadMsgInto(t *testing.T) {
 		t.Fatalf("cut frame: %v, want ErrMalformed", err)
 	}
 }
+
+// WriteData writes what WriteMsg writes for the same Data, and reads back
+// as it; it refuses what WriteMsg refuses.
+func TestWriteDataIsWriteMsg(t *testing.T) {
+	root := meta.ID{1, 2, 3}
+	for _, d := range []*Data{
+		{Root: root, Index: 0, Bytes: []byte{7}},
+		{Root: root, Index: 1, Bytes: bytes.Repeat([]byte{0xab}, 16<<10)},
+		{Root: root, Index: 300, Bytes: bytes.Repeat([]byte{1}, 1000)},
+		{Root: root, Index: MaxCount - 1, Bytes: bytes.Repeat([]byte{2}, MaxSegment)},
+		{Root: root, Index: 5}, // no bytes
+	} {
+		var want, got bytes.Buffer
+		if err := WriteMsg(&want, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteData(&got, d); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("index %d, %d bytes: WriteData wrote other bytes than WriteMsg", d.Index, len(d.Bytes))
+		}
+		m, err := ReadMsg(&got, MaxFrame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := m.(*Data); !ok || r.Index != d.Index || !bytes.Equal(r.Bytes, d.Bytes) {
+			t.Fatalf("read back %#v", m)
+		}
+	}
+	for _, d := range []*Data{
+		{Root: root, Index: -1, Bytes: []byte{1}},
+		{Root: root, Index: 0, Bytes: make([]byte, MaxSegment+1)},
+	} {
+		if err := WriteData(io.Discard, d); err == nil {
+			t.Errorf("WriteData of index %d, %d bytes: no error", d.Index, len(d.Bytes))
+		}
+	}
+}
