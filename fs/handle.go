@@ -315,9 +315,12 @@ const writebackStep = 8 << 20
 // waiting for them. An fsync after a large write then finds most of it on
 // the disk already: left to the kernel, the pages of a 1 GiB file sit in
 // memory (well under the dirty thresholds of a machine with a few GiB)
-// until the fsync writes them all at once, or for 30 s. The data goes to
-// the disk at some point anyway, and the spool is the copy close()
-// promises to keep.
+// until the fsync writes them all at once, or for 30 s. The spool is the
+// copy close() promises to keep, so this also shortens the time a power
+// cut could take a closed file. The price: writes that never fsync run
+// about a tenth slower while the writeback runs beside them (1 GiB with
+// dd: 1073-1171 MB/s without, 922-1055 with; with conv=fdatasync
+// 645-717 without, 645-1010 with).
 func startWriteback(f *os.File) {
 	if rc, err := f.SyscallConn(); err == nil {
 		_ = rc.Control(func(fd uintptr) {
