@@ -6,8 +6,10 @@
 #     a fresh 5-provider devnet (as bench/upload.sh);
 #   MODE=cold: the same put, then the daemon restarted without its chunk
 #     cache and the page cache dropped (root), and `get` of the file.
-# It prints, per binary, the wall time (or MB/s for cold) and the CPU
-# seconds (utime+stime) of every process of the devnet and daemon.
+#   MODE=mount: the file written through a fresh mount on the devnet with
+#     dd bs=1M conv=fdatasync (as bench/compare.sh's mount write).
+# It prints, per binary, the wall time (or MB/s for cold and mount) and the
+# CPU seconds (utime+stime) of every process of the devnet and daemon.
 # Usage: bash bench/ab.sh BIN_A BIN_B ...   (N rounds, default 3; SIZE_MB,
 # default 256; BENCH_DIR picks the disk, default /var/tmp)
 set -euo pipefail
@@ -18,6 +20,9 @@ SIZE_MB=${SIZE_MB:-256}
 top=$(mktemp -d "${BENCH_DIR:-/var/tmp}/pointfs-ab.XXXXXX")
 pids=()
 cleanup() {
+  for m in "$top"/run.*/mnt; do
+    mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
+  done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$top"
@@ -40,7 +45,12 @@ one() {
   local dn=$!
   pids+=("$dn")
   wait_for "$w/net/network.json"
-  "$bin" daemon --data "$w/net" > "$w/daemon.log" 2>&1 &
+  if [ "$MODE" = mount ]; then
+    mkdir "$w/mnt"
+    "$bin" mount --foreground --data "$w/net" "$w/mnt" > "$w/daemon.log" 2>&1 &
+  else
+    "$bin" daemon --data "$w/net" > "$w/daemon.log" 2>&1 &
+  fi
   local dp=$!
   pids+=("$dp")
   wait_for "$w/net/pointfs.sock"
@@ -63,15 +73,20 @@ one() {
   t0=$(now)
   if [ "$MODE" = cold ]; then
     "$bin" get --data "$w/net" "$id" "$w/out"
+  elif [ "$MODE" = mount ]; then
+    dd if="$top/file" of="$w/mnt/file" bs=1M conv=fdatasync status=none
   else
     "$bin" put --data "$w/net" --redundancy 3 --wait "$top/file" > /dev/null
   fi
   t1=$(now)
   c1=$(cpu $ps)
+  if [ "$MODE" = mount ]; then
+    fusermount3 -u "$w/mnt" 2>/dev/null || umount -l "$w/mnt" 2>/dev/null || true
+  fi
   kill "$dp" "$dn" 2>/dev/null || true
   wait "$dp" "$dn" 2>/dev/null || true
-  if [ "$MODE" = cold ]; then
-    cmp -s "$top/file" "$w/out" || { echo "bench/ab.sh: $bin read back other bytes" >&2; exit 1; }
+  if [ "$MODE" = cold ] || [ "$MODE" = mount ]; then
+    [ "$MODE" = mount ] || cmp -s "$top/file" "$w/out" || { echo "bench/ab.sh: $bin read back other bytes" >&2; exit 1; }
     out=$(awk -v s="$SIZE_MB" -v t="$(awk "BEGIN { print $t1 - $t0 }")" 'BEGIN { printf "%.0fMB/s", s * 1.048576 / t }')
   else
     out=$(awk "BEGIN { printf \"%.2fs\", $t1 - $t0 }")
