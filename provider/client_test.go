@@ -131,13 +131,7 @@ func TestGroupSyncBatches(t *testing.T) {
 
 // A cancelled context ends a pipelined send at once.
 func TestSendSegmentsCancel(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.Faults.DropSegmentsOnce = true })
-	c := startClient(t, s.AddrInfo())
-	r := newReplica(t, 8*16<<10, 16<<10, merkle.HashBlake3)
-	ctx := testCtx(t)
-	if err := c.Store(ctx, s.ID(), r.request(time.Now().Add(time.Hour))); err != nil {
-		t.Fatal(err)
-	}
+	s, c, r, ctx := droppingStore(t, 8, merkle.HashBlake3)
 	if err := c.SendSegmentMap(ctx, s.ID(), r.segMap()); err != nil {
 		t.Fatal(err)
 	}
@@ -184,13 +178,7 @@ func TestSendReplica(t *testing.T) {
 // missing, the pledge is refused as incomplete, and the stream stays in
 // step: what is missing, sent again step by step, completes the replica.
 func TestSendReplicaIncomplete(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.Faults.DropSegmentsOnce = true })
-	c := startClient(t, s.AddrInfo())
-	r := newReplica(t, 8*16<<10, 16<<10, merkle.HashBlake3)
-	ctx := testCtx(t)
-	if err := c.Store(ctx, s.ID(), r.request(time.Now().Add(time.Hour))); err != nil {
-		t.Fatal(err)
-	}
+	s, c, r, ctx := droppingStore(t, 8, merkle.HashBlake3)
 	start := time.Now()
 	got, err := c.SendReplica(ctx, s.ID(), r.segMap(), r.segments(), time.Minute)
 	if err != nil || !got.MapDone || got.MapErr != nil || got.Pledge != nil || !errors.Is(got.PledgeErr, ErrIncomplete) {

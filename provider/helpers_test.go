@@ -134,3 +134,19 @@ func (r *replica) missing(acked []int) []int {
 	}
 	return out
 }
+
+// droppingStore starts a provider that drops every segment whose
+// index%4 == 1 the first time it comes (Faults.DropSegmentsOnce), and a
+// client that has had a replica of segs 16 KiB segments under hash
+// accepted there (STORE_CHUNK_REQUEST).
+func droppingStore(t *testing.T, segs int, hash string) (*Server, *Client, *replica, context.Context) {
+	t.Helper()
+	s := startServer(t, func(c *Config) { c.Faults.DropSegmentsOnce = true })
+	c := startClient(t, s.AddrInfo())
+	ctx := testCtx(t)
+	r := newReplica(t, segs*16<<10, 16<<10, hash)
+	if err := c.Store(ctx, s.ID(), r.request(time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	return s, c, r, ctx
+}

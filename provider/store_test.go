@@ -114,13 +114,7 @@ func TestForgedPledgeIsCaught(t *testing.T) {
 }
 
 func TestDroppedSegmentsAreResent(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.Faults.DropSegmentsOnce = true })
-	c := startClient(t, s.AddrInfo())
-	ctx := testCtx(t)
-	r := newReplica(t, 20*16<<10, 16<<10, merkle.HashKeccak256) // 20 segments, 5 dropped
-	if err := c.Store(ctx, s.ID(), r.request(time.Now().Add(time.Hour))); err != nil {
-		t.Fatal(err)
-	}
+	s, c, r, ctx := droppingStore(t, 20, merkle.HashKeccak256) // 5 of the 20 dropped
 	if err := c.SendSegmentMap(ctx, s.ID(), r.segMap()); err != nil {
 		t.Fatal(err)
 	}
