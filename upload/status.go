@@ -256,6 +256,11 @@ func (e *Engine) Release(ctx context.Context, id meta.ID) error {
 		var gone []meta.ID
 		err = e.store.Update(ctx, func(tx meta.Tx) error {
 			gone = gone[:0]
+			// Every read before the first write: badger sorts a
+			// transaction's pending writes for each iterator it opens
+			// (ChunkFiles scans), which made a batch quadratic in its
+			// size.
+			used := make([]*meta.Chunk, 0, len(part))
 			for _, cid := range part {
 				users, err := tx.ChunkFiles(cid)
 				if err != nil {
@@ -268,16 +273,19 @@ func (e *Engine) Release(ctx context.Context, id meta.ID) error {
 				if err != nil {
 					return err
 				}
+				used = append(used, c)
+			}
+			for _, c := range used {
 				c.Refs--
 				if c.Refs <= 0 {
 					c.Refs = 0
 					c.State = meta.ChunkCreated
-					gone = append(gone, cid)
+					gone = append(gone, c.ID)
 				}
 				if err := tx.PutChunk(c); err != nil {
 					return err
 				}
-				if err := tx.RemoveChunkRef(cid, id); err != nil {
+				if err := tx.RemoveChunkRef(c.ID, id); err != nil {
 					return err
 				}
 			}
