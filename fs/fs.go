@@ -35,6 +35,15 @@ type Config struct {
 	Logger   *slog.Logger
 	// UploadWorkers bounds the puts running at once (default 2).
 	UploadWorkers int
+	// UploadQuiet and UploadHold keep puts (and so the uploads they start)
+	// from competing with the writes that are still coming: a released
+	// file is put once no request that changes the tree has come for
+	// UploadQuiet (default 200 ms), or once it has waited UploadHold
+	// (default 5 s), whichever comes first. A negative UploadQuiet puts at
+	// once. Without them, `cp -r` of 1000 small files took 6-8 s instead
+	// of 1.3 s on two cores, the uploads of the first files taking the CPU
+	// from the copy of the rest.
+	UploadQuiet, UploadHold time.Duration
 	// Valid is how long the kernel may cache attributes and entries
 	// (default 1 minute). The mount is the only writer of its tree, so
 	// every change goes through the kernel and long validity is safe.
@@ -104,6 +113,12 @@ func New(cfg Config) (*FS, error) {
 	if cfg.UploadWorkers <= 0 {
 		cfg.UploadWorkers = 2
 	}
+	if cfg.UploadQuiet == 0 {
+		cfg.UploadQuiet = 200 * time.Millisecond
+	}
+	if cfg.UploadHold <= 0 {
+		cfg.UploadHold = 5 * time.Second
+	}
 	if cfg.Valid <= 0 {
 		cfg.Valid = time.Minute
 	}
@@ -129,7 +144,7 @@ func New(cfg Config) (*FS, error) {
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	f.up = newUploader(f, cfg.UploadWorkers)
+	f.up = newUploader(f, cfg.UploadWorkers, cfg.UploadQuiet, cfg.UploadHold)
 	f.rel = newReleaser(f)
 	f.tree = newSnapshotter(f)
 	if err := f.open(ctx); err != nil {

@@ -54,7 +54,11 @@ func Mount(dir string, f *FS, extra ...fuse.MountOption) (*Mounted, error) {
 		// answering EINTR to an open or a write that would have finished
 		// in microseconds breaks callers that do not retry. Network reads
 		// have their own timeouts; a killed caller does not wait anyway.
-		WithContext: func(ctx context.Context, _ fuse.Request) context.Context {
+		// It also notes the writes that puts wait to pause (uploader).
+		WithContext: func(ctx context.Context, req fuse.Request) context.Context {
+			if changesTree(req) {
+				f.up.wrote()
+			}
 			return context.WithoutCancel(ctx)
 		},
 	}

@@ -10,20 +10,31 @@ import (
 	"sync/atomic"
 	"time"
 
+	"bazil.org/fuse"
+
 	"github.com/pointfs/pointfs/meta"
 )
 
 // uploader puts the spool content of released files into the engine, on a
 // bounded number of workers, never on a FUSE request path. Its queue is a
-// set of inodes: a file released twice before its put is put once.
+// set of inodes: a file released twice before its put is put once. Puts
+// wait for a pause in the writes (quiet), at most hold: on a machine with
+// few cores the upload of a file costs several times the CPU of writing
+// it, so putting each file as it is closed slowed down the copy of the
+// ones after it.
 type uploader struct {
 	f       *FS
 	workers int
+	quiet   time.Duration
+	hold    time.Duration
+	// lastWrite is when the last request that changes the tree came
+	// (unix nanoseconds).
+	lastWrite atomic.Int64
 
 	mu       sync.Mutex
 	cond     *sync.Cond
 	queue    []meta.Inode
-	queued   map[meta.Inode]bool
+	queued   map[meta.Inode]time.Time // when each queued inode was queued
 	failures map[meta.Inode]int
 	running  int
 	started  bool
@@ -34,10 +45,11 @@ type uploader struct {
 	wg     sync.WaitGroup
 }
 
-func newUploader(f *FS, workers int) *uploader {
+func newUploader(f *FS, workers int, quiet, hold time.Duration) *uploader {
 	ctx, cancel := context.WithCancel(context.Background())
-	u := &uploader{f: f, workers: workers, queued: make(map[meta.Inode]bool),
-		failures: make(map[meta.Inode]int), ctx: ctx, cancel: cancel}
+	u := &uploader{f: f, workers: workers, quiet: quiet, hold: hold,
+		queued: make(map[meta.Inode]time.Time), failures: make(map[meta.Inode]int),
+		ctx: ctx, cancel: cancel}
 	u.cond = sync.NewCond(&u.mu)
 	return u
 }
@@ -46,12 +58,66 @@ func newUploader(f *FS, workers int) *uploader {
 func (u *uploader) enqueue(ino meta.Inode) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.closed || u.queued[ino] {
+	if u.closed {
 		return
 	}
-	u.queued[ino] = true
+	if _, ok := u.queued[ino]; ok {
+		return
+	}
+	u.queued[ino] = time.Now()
 	u.queue = append(u.queue, ino)
 	u.cond.Signal()
+}
+
+// wrote notes a request that changes the tree: puts wait for a pause.
+func (u *uploader) wrote() { u.lastWrite.Store(time.Now().UnixNano()) }
+
+// changesTree reports whether req is one of the requests a writer sends
+// (as opposed to lookups, reads and attribute reads, which status polls
+// send too).
+func changesTree(req fuse.Request) bool {
+	switch req.(type) {
+	case *fuse.CreateRequest, *fuse.WriteRequest, *fuse.MkdirRequest, *fuse.MknodRequest,
+		*fuse.SymlinkRequest, *fuse.LinkRequest, *fuse.RenameRequest, *fuse.RemoveRequest,
+		*fuse.SetattrRequest, *fuse.FlushRequest, *fuse.FsyncRequest, *fuse.SetxattrRequest,
+		*fuse.RemovexattrRequest, *fuse.ReleaseRequest:
+		return true
+	}
+	return false
+}
+
+// wait returns once the oldest queued put may start: no write for
+// u.quiet, or queued u.hold ago. It returns false when the uploader
+// stops first.
+func (u *uploader) wait() bool {
+	for {
+		u.mu.Lock()
+		for len(u.queue) == 0 && !u.closed {
+			u.cond.Wait()
+		}
+		if u.closed {
+			u.mu.Unlock()
+			return false
+		}
+		oldest := u.queued[u.queue[0]]
+		u.mu.Unlock()
+		if u.quiet < 0 {
+			return true
+		}
+		now := time.Now()
+		d := time.Unix(0, u.lastWrite.Load()).Add(u.quiet).Sub(now)
+		d = min(d, oldest.Add(u.hold).Sub(now))
+		if d <= 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-u.ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
 }
 
 func (u *uploader) start() {
@@ -88,13 +154,17 @@ func (u *uploader) busy() int {
 func (u *uploader) worker() {
 	defer u.wg.Done()
 	for {
-		u.mu.Lock()
-		for len(u.queue) == 0 && !u.closed {
-			u.cond.Wait()
+		if !u.wait() {
+			return
 		}
+		u.mu.Lock()
 		if u.closed {
 			u.mu.Unlock()
 			return
+		}
+		if len(u.queue) == 0 { // the other worker took it
+			u.mu.Unlock()
+			continue
 		}
 		ino := u.queue[0]
 		u.queue = u.queue[1:]

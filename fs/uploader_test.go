@@ -1,0 +1,83 @@
+package fs
+
+import (
+	"testing"
+	"time"
+)
+
+// A put waits while writes keep coming, and starts once they pause.
+func TestPutsWaitForAPauseInWrites(t *testing.T) {
+	const quiet = time.Second
+	u := newUploader(nil, 1, quiet, time.Hour)
+	defer u.cancel()
+	u.enqueue(1)
+	u.wrote()
+	first := time.Now()
+	stop := make(chan struct{})
+	lastWrite := make(chan time.Time, 1)
+	go func() {
+		last := first
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		end := time.After(500 * time.Millisecond)
+		for {
+			select {
+			case <-tick.C:
+				u.wrote()
+				last = time.Now()
+			case <-end:
+				lastWrite <- last
+				return
+			case <-stop:
+				lastWrite <- last
+				return
+			}
+		}
+	}()
+	if !u.wait() {
+		t.Fatal("wait gave up")
+	}
+	returned := time.Now()
+	close(stop)
+	last := <-lastWrite
+	if returned.Before(last.Add(quiet)) {
+		t.Fatalf("the put was let go %v after the last write, before the pause of %v", returned.Sub(last), quiet)
+	}
+}
+
+// A put waits at most the hold, however long the writes go on.
+func TestPutsWaitAtMostTheHold(t *testing.T) {
+	const hold = 300 * time.Millisecond
+	u := newUploader(nil, 1, time.Hour, hold)
+	defer u.cancel()
+	u.enqueue(1)
+	queued := time.Now()
+	u.wrote() // and none ever pauses for an hour
+	if !u.wait() {
+		t.Fatal("wait gave up")
+	}
+	if waited := time.Since(queued); waited < hold || waited > hold+10*time.Second {
+		t.Fatalf("the put waited %v, want the hold of %v", waited, hold)
+	}
+}
+
+// A negative quiet puts at once; stopping the uploader ends a wait.
+func TestPutsAtOnceOrUntilStopped(t *testing.T) {
+	u := newUploader(nil, 1, -1, time.Hour)
+	u.enqueue(1)
+	u.wrote()
+	if !u.wait() {
+		t.Fatal("wait gave up")
+	}
+
+	u = newUploader(nil, 1, time.Hour, time.Hour)
+	u.enqueue(1)
+	u.wrote()
+	done := make(chan bool)
+	go func() { done <- u.wait() }()
+	time.Sleep(50 * time.Millisecond)
+	u.stop()
+	if <-done {
+		t.Fatal("wait let a put go after the uploader stopped")
+	}
+}
