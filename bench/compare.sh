@@ -20,7 +20,9 @@
 #                 restarted, `pointfs get`); then the mount on the same data
 #                 dir: sequential write and read of BIG, the daemon's peak RSS
 #                 (VmHWM) until BIG is uploaded at redundancy 3, 4 KiB
-#                 buffered writes, `ls -l` of FILES entries after a remount;
+#                 buffered writes, `ls -l` of FILES entries after a remount,
+#                 `cp -r` of COPY_FILES files of 64 KiB (also to the native
+#                 disk and the rclone mount) and until they are uploaded;
 #                 and the tick's cost with 100,000 chunks stored ÷ with none
 #                 (BenchmarkTick in upload/tick_bench_test.go; measured once
 #                 badger's compactions after loading them are done, and
@@ -33,7 +35,8 @@
 # Knobs: BENCH_GB (BIG, default 1; SMALL is a quarter of it, 256 MiB by
 # default; fractions work: BENCH_GB=0.25), FILES (default 10000), BENCH_DIR
 # (the disk, default /var/tmp), BIN (default bin/pointfs, built if missing),
-# ROUNDS (default 3), SKIP="rclone restic tick coldmount" to leave rows out.
+# ROUNDS (default 3), COPY_FILES (default 1000), SKIP="rclone restic tick
+# coldmount copy" to leave rows out.
 # Needs root to drop the page cache and to install rclone/restic/fuse3/attr
 # when missing (apt-get); without root, rows that need them are skipped and
 # reads may come from memory (the table says so).
@@ -48,6 +51,7 @@ BIG_MB=$(awk -v g="$BENCH_GB" 'BEGIN { m = int(g * 1024); if (m < 4) m = 4; prin
 SMALL_MB=$(( BIG_MB / 4 ))
 FILES=${FILES:-10000}
 ROUNDS=${ROUNDS:-3}
+COPY_FILES=${COPY_FILES:-1000}
 SKIP=${SKIP:-}
 skip() { [[ " $SKIP " == *" $1 "* ]]; }
 
@@ -311,6 +315,34 @@ fi
 list() { printf '%s\n' $1 | awk '{ printf "%s%.0f", (NR > 1 ? " / " : ""), $1 }'; }
 notes+=("sequential write rounds, MB/s: native $(list "$W_NAT_MBS")${W_RC_MBS:+; rclone $(list "$W_RC_MBS")}${W_M_MBS:+; pointfs $(list "$W_M_MBS")} (ratios are medians of each round's)")
 
+# --- cp -r of many small files --------------------------------------------
+# What a user does first (cp -r photos /mnt/point/): COPY_FILES files of
+# 64 KiB, copied to the native disk, the rclone mount and the pointfs mount,
+# and how long until all of them are uploaded at redundancy 3.
+if ! skip copy; then
+  log "cp -r of $COPY_FILES files of 64 KiB: native, rclone mount, pointfs mount"
+  mkdir "$work/photos"
+  head -c $(( COPY_FILES * 65536 )) "$work/big" | (cd "$work/photos" && split -b 65536 -a 5 - photo-)
+  sync
+  R[cp_nat]=$(secs cp -r "$work/photos" "$work/photos-copy")
+  rm -rf "$work/photos-copy"
+  if $rc_up; then
+    R[cp_rc]=$(secs cp -r "$work/photos" "$rmnt/photos")
+    sleep 6
+    wait_for 120 "rclone to settle" quiet "$rcpid" || true
+  fi
+  if $have_fuse; then
+    t0=$(now)
+    cp -r "$work/photos" "$mnt/photos"
+    t1=$(now)
+    R[cp_m]=$(calc "$t1 - $t0")
+    wait_for 1800 "the upload of the copied files" status_is "$mnt/photos" uploaded
+    [ "$st" = uploaded ] || { log "upload of the copied files failed"; exit 1; }
+    R[cp_m_durable]=$(calc "$(now) - $t0")
+    wait_for 120 "pointfs to settle" quiet $(pgrep -f "$net") || true
+  fi
+fi
+
 # --- rclone mount: the rest ------------------------------------------------
 if $rc_up; then
   log "rclone mount: read, write without fdatasync, 4 KiB writes"
@@ -409,6 +441,9 @@ row "cold read from providers (get), MB/s" "$(fmt "$cr")" "$(fmt "$nr")" "native
 row "cold read through the mount, MB/s" "$(fmt "$mc")" "$(fmt "$nr")" "native" "$(fmt "$(ratio "$mc" "$nr")" 2)" "" ""
 row "4 KiB buffered writes, MB/s" "$(fmt "$m4")" "$(fmt "$n4")" "native" "$(fmt "$(ratio "$m4" "$n4")" 2)" ">= 300 MB/s" "$(verdict "$m4 >= 300" "$m4")"
 row "" "" "$(fmt "$r4")" "rclone" "$(fmt "$(ratio "$m4" "$r4")" 2)" "" ""
+row "cp -r of $COPY_FILES files of 64 KiB, s" "$(fmt "${R[cp_m]:-}" 2)" "$(fmt "${R[cp_nat]:-}" 2)" "native" "$(fmt "$(ratio "${R[cp_nat]:-}" "${R[cp_m]:-}")" 2)" "" ""
+row "" "" "$(fmt "${R[cp_rc]:-}" 2)" "rclone" "$(fmt "$(ratio "${R[cp_rc]:-}" "${R[cp_m]:-}")" 2)" "" ""
+row "  until all of them are uploaded at r=3, s" "$(fmt "${R[cp_m_durable]:-}" 2)" "" "" "" "" ""
 row "time to durable, ${SMALL_MB} MiB r=3, s" "$(fmt "${R[durable]:-}" 2)" "$(fmt "${R[nat_x4]:-}" 2)" "dd x4" "" "" ""
 row "  as MB/s of the file" "$(fmt "$du")" "$(fmt "$nx4")" "dd x4" "$(fmt "$(ratio "$du" "$nx4")" 2)" ">= 0.5 x dd x4" "$(verdict "$du >= 0.5 * $nx4" "$du")"
 row "  vs restic backup (one copy), s" "$(fmt "${R[durable]:-}" 2)" "$(fmt "${R[restic]:-}" 2)" "restic" "$(fmt "$(ratio "${R[restic]:-}" "${R[durable]:-}")" 2)" "faster than restic" "$(verdict "${R[durable]:-0} < ${R[restic]:-0}" "$(v restic && echo "${R[durable]:-}")")"
