@@ -72,16 +72,18 @@ func (u *uploader) enqueue(ino meta.Inode) {
 // wrote notes a request that changes the tree: puts wait for a pause.
 func (u *uploader) wrote() { u.lastWrite.Store(time.Now().UnixNano()) }
 
-// changesTree reports whether req is one of the requests a writer sends
-// (as opposed to lookups, reads and attribute reads, which status polls
-// send too).
+// changesTree reports whether req is one of the requests a writer sends,
+// as opposed to lookups, reads, attribute reads (status polls send those)
+// and the flush and release of a read-only descriptor (every reader's
+// close sends them).
 func changesTree(req fuse.Request) bool {
-	switch req.(type) {
+	switch r := req.(type) {
 	case *fuse.CreateRequest, *fuse.WriteRequest, *fuse.MkdirRequest, *fuse.MknodRequest,
 		*fuse.SymlinkRequest, *fuse.LinkRequest, *fuse.RenameRequest, *fuse.RemoveRequest,
-		*fuse.SetattrRequest, *fuse.FlushRequest, *fuse.FsyncRequest, *fuse.SetxattrRequest,
-		*fuse.RemovexattrRequest, *fuse.ReleaseRequest:
+		*fuse.SetattrRequest, *fuse.FsyncRequest, *fuse.SetxattrRequest, *fuse.RemovexattrRequest:
 		return true
+	case *fuse.ReleaseRequest:
+		return !r.Dir && !r.Flags.IsReadOnly()
 	}
 	return false
 }

@@ -3,7 +3,37 @@ package fs
 import (
 	"testing"
 	"time"
+
+	"bazil.org/fuse"
 )
+
+// What a writer sends holds puts back; what readers and status polls send
+// does not.
+func TestWhatCountsAsAWrite(t *testing.T) {
+	for _, c := range []struct {
+		req  fuse.Request
+		want bool
+	}{
+		{&fuse.CreateRequest{}, true},
+		{&fuse.WriteRequest{}, true},
+		{&fuse.RenameRequest{}, true},
+		{&fuse.SetattrRequest{}, true},
+		{&fuse.ReleaseRequest{Flags: fuse.OpenWriteOnly}, true},
+		{&fuse.ReleaseRequest{Flags: fuse.OpenReadWrite}, true},
+		{&fuse.ReleaseRequest{Flags: fuse.OpenReadOnly}, false},
+		{&fuse.ReleaseRequest{Dir: true}, false},
+		{&fuse.FlushRequest{}, false},
+		{&fuse.ReadRequest{}, false},
+		{&fuse.LookupRequest{}, false},
+		{&fuse.GetattrRequest{}, false},
+		{&fuse.GetxattrRequest{}, false},
+		{&fuse.ReadRequest{Dir: true}, false},
+	} {
+		if got := changesTree(c.req); got != c.want {
+			t.Errorf("changesTree(%T %+v) = %v, want %v", c.req, c.req, got, c.want)
+		}
+	}
+}
 
 // A put waits while writes keep coming, and starts once they pause.
 func TestPutsWaitForAPauseInWrites(t *testing.T) {
