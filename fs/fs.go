@@ -44,6 +44,10 @@ type Config struct {
 	// of 1.3 s on two cores, the uploads of the first files taking the CPU
 	// from the copy of the rest.
 	UploadQuiet, UploadHold time.Duration
+	// OnWrite, when set, is called for every request that changes the
+	// tree (the writes puts wait to pause for): the engine holds off new
+	// uploads while the user writes. It must be cheap.
+	OnWrite func()
 	// Valid is how long the kernel may cache attributes and entries
 	// (default 1 minute). The mount is the only writer of its tree, so
 	// every change goes through the kernel and long validity is safe.

@@ -54,10 +54,14 @@ func Mount(dir string, f *FS, extra ...fuse.MountOption) (*Mounted, error) {
 		// answering EINTR to an open or a write that would have finished
 		// in microseconds breaks callers that do not retry. Network reads
 		// have their own timeouts; a killed caller does not wait anyway.
-		// It also notes the writes that puts wait to pause (uploader).
+		// It also notes the writes that puts wait to pause (uploader)
+		// and tells the engine (Config.OnWrite).
 		WithContext: func(ctx context.Context, req fuse.Request) context.Context {
 			if changesTree(req) {
 				f.up.wrote()
+				if f.cfg.OnWrite != nil {
+					f.cfg.OnWrite()
+				}
 			}
 			return context.WithoutCancel(ctx)
 		},

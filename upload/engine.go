@@ -85,6 +85,10 @@ type Config struct {
 	MaxSegmentTries     int           // sends of one segment before the link fails; default 5
 	TickInterval        time.Duration // default 1s
 	DiscoverInterval    time.Duration // default 30s
+	// HoldQuiet and HoldMax shape HoldOff (holdoff.go): no new link starts
+	// until HoldQuiet passed without a call (default 200 ms), for at most
+	// HoldMax in a row (default 5 s).
+	HoldQuiet, HoldMax time.Duration
 
 	AuditInterval time.Duration // how often each signed link is challenged; default 1h
 	AuditTimeout  time.Duration // a later answer is a failed audit; default 30s
@@ -156,6 +160,12 @@ func (c *Config) fill() error {
 	if c.TickInterval <= 0 {
 		c.TickInterval = time.Second
 	}
+	if c.HoldQuiet <= 0 {
+		c.HoldQuiet = 200 * time.Millisecond
+	}
+	if c.HoldMax <= 0 {
+		c.HoldMax = 5 * time.Second
+	}
 	if c.DiscoverInterval <= 0 {
 		c.DiscoverInterval = 30 * time.Second
 	}
@@ -192,6 +202,7 @@ type Engine struct {
 
 	reads      *readCache
 	linkWrites linkWrites // group commit of link states (persist.go)
+	hold       holdOff    // writers first (holdoff.go)
 	// putMu is held shared by a put from caching a batch of chunks until
 	// it registered them, and exclusively by TrimCache while it decides on
 	// and drops one pack (trim.go).

@@ -37,10 +37,15 @@ func (e *Engine) tickDirty(ctx context.Context) {
 }
 
 // tickChunks visits ids in order and returns those it could not serve
-// because every provider was busy: they wait for a slot to free.
+// because every provider was busy (they wait for a slot to free), or all
+// of them while the engine holds off for a writer (HoldOff).
 func (e *Engine) tickChunks(ctx context.Context, ids []meta.ID) []meta.ID {
 	if len(ids) == 0 {
 		return nil
+	}
+	if d := e.heldFor(time.Now()); d > 0 {
+		time.AfterFunc(d, e.Kick) // and the pass comes back when the hold ends
+		return ids
 	}
 	e.ensureProviders(ctx)
 	for i, id := range ids {

@@ -295,6 +295,9 @@ func serveMount(o mountOptions, ready *os.File) (err error) {
 		Logger:        log,
 		UploadWorkers: o.uploadWorkers,
 		ReadOnly:      o.share != "",
+		// Writers first: while the user writes, the engine starts no
+		// new link (upload/holdoff.go).
+		OnWrite: n.Engine.HoldOff,
 	}
 	if !cfg.ReadOnly {
 		cfg.PublishRoot = n.publishRoot
