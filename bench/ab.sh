@@ -8,8 +8,12 @@
 #     cache and the page cache dropped (root), and `get` of the file.
 #   MODE=mount: the file written through a fresh mount on the devnet with
 #     dd bs=1M conv=fdatasync (as bench/compare.sh's mount write).
-# It prints, per binary, the wall time (or MB/s for cold and mount) and the
-# CPU seconds (utime+stime) of every process of the devnet and daemon.
+#   MODE=copy: the file written through a fresh mount, then, 1.5 s into its
+#     upload, `cp -r` of COPY_FILES (default 1000) files of 64 KiB into the
+#     mount: how a copy fares beside an upload under way.
+# It prints, per binary, the wall time (or MB/s for cold and mount; the
+# cp's time for copy) and the CPU seconds (utime+stime) of every process of
+# the devnet and daemon.
 # Usage: bash bench/ab.sh BIN_A BIN_B ...   (N rounds, default 3; SIZE_MB,
 # default 256; BENCH_DIR picks the disk, default /var/tmp)
 set -euo pipefail
@@ -29,6 +33,10 @@ cleanup() {
 }
 trap cleanup EXIT
 head -c $((SIZE_MB << 20)) /dev/urandom > "$top/file"
+if [ "$MODE" = copy ]; then
+  mkdir "$top/photos"
+  head -c $(( ${COPY_FILES:-1000} * 65536 )) /dev/urandom | (cd "$top/photos" && split -b 65536 -a 5 - photo-)
+fi
 # On disk before the first round: else the first syncfs of the first
 # round's providers writes it out, and that round alone pays for it.
 sync
@@ -45,7 +53,7 @@ one() {
   local dn=$!
   pids+=("$dn")
   wait_for "$w/net/network.json"
-  if [ "$MODE" = mount ]; then
+  if [ "$MODE" = mount ] || [ "$MODE" = copy ]; then
     mkdir "$w/mnt"
     "$bin" mount --foreground --data "$w/net" "$w/mnt" > "$w/daemon.log" 2>&1 &
   else
@@ -75,12 +83,18 @@ one() {
     "$bin" get --data "$w/net" "$id" "$w/out"
   elif [ "$MODE" = mount ]; then
     dd if="$top/file" of="$w/mnt/file" bs=1M conv=fdatasync status=none
+  elif [ "$MODE" = copy ]; then
+    dd if="$top/file" of="$w/mnt/file" bs=1M status=none
+    sleep 1.5
+    c0=$(cpu $ps)
+    t0=$(now)
+    cp -r "$top/photos" "$w/mnt/photos"
   else
     "$bin" put --data "$w/net" --redundancy 3 --wait "$top/file" > /dev/null
   fi
   t1=$(now)
   c1=$(cpu $ps)
-  if [ "$MODE" = mount ]; then
+  if [ "$MODE" = mount ] || [ "$MODE" = copy ]; then
     fusermount3 -u "$w/mnt" 2>/dev/null || umount -l "$w/mnt" 2>/dev/null || true
   fi
   kill "$dp" "$dn" 2>/dev/null || true
