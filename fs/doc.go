@@ -27,7 +27,9 @@
 // flush), the node is queued for a put; a few workers (Config.UploadWorkers)
 // stream the spool file into the engine, never on a FUSE request path, once
 // the writes pause (Config.UploadQuiet; at most Config.UploadHold after the
-// release), so that uploads do not slow down the copy still going on. When
+// release), so that uploads do not slow down the copy still going on (the
+// engine, told of every write through Config.OnWrite, starts no new upload
+// meanwhile either). When
 // the put returns, the node points at the new file id, the previous id's
 // reference is handed back to the engine (through a release list kept in
 // the store with the change that made it due), and the spool copy goes
