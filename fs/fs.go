@@ -306,14 +306,19 @@ func (f *FS) Start() {
 	f.tree.start()
 }
 
+// closeDrain bounds how long Close puts the files still queued; what is
+// left is put at the next mount.
+const closeDrain = 10 * time.Second
+
 // Close stops the background work. When the tree changed since the last
 // snapshot published, it first tries a last one, for a few seconds at
-// most (the next mount takes it otherwise). Puts still running are
-// cancelled: their nodes stay "spooled" and are put again at the next
-// mount, so nothing is lost. Call it after Serve has returned.
+// most (the next mount takes it otherwise). Files queued for a put are
+// put, for closeDrain at most; puts still running then are cancelled:
+// their nodes stay "spooled" and are put again at the next mount, so
+// nothing is lost. Call it after Serve has returned.
 func (f *FS) Close() error {
 	f.tree.stop()
-	f.up.stop()
+	f.up.drain(closeDrain)
 	f.rel.stop()
 	f.cancel()
 	f.mu.Lock()

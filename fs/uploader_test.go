@@ -111,3 +111,33 @@ func TestPutsAtOnceOrUntilStopped(t *testing.T) {
 		t.Fatal("wait let a put go after the uploader stopped")
 	}
 }
+
+// Files held back for a pause in the writes are put when the FS closes,
+// not left for the next mount.
+func TestCloseDrainsHeldPuts(t *testing.T) {
+	w := newWorldWith(t, func(c *Config) { c.UploadQuiet, c.UploadHold = time.Hour, time.Hour })
+	w.fs.up.wrote() // as the mount notes every write
+	_, h := w.create(w.root, "held")
+	w.write(h, 0, []byte("written just before the unmount"))
+	w.fs.up.wrote()
+	w.close_(h)
+	time.Sleep(200 * time.Millisecond)
+	if n := w.eng.putsNamed("held"); n != 0 {
+		t.Fatalf("put %d times while the writes went on", n)
+	}
+	w.fs.Close()
+	w.fs = nil
+	if n := w.eng.putsNamed("held"); n != 1 {
+		t.Fatalf("put %d times by Close, want 1", n)
+	}
+	w.store.Close()
+	w.store = nil
+	w.open() // a new mount: nothing left to put
+	n, err := w.lookup(w.root, "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, dirty, _ := n.state(); dirty || m.Spooled || m.File.IsZero() {
+		t.Fatalf("after the remount: dirty=%v %+v", dirty, m)
+	}
+}
