@@ -542,6 +542,18 @@ func TestDroppedSegmentsAreRetransmitted(t *testing.T) {
 func signedLinks(t *testing.T, db *badgerdb.DB, id meta.ID) map[meta.LinkID]*meta.Link {
 	t.Helper()
 	out := map[meta.LinkID]*meta.Link{}
+	for _, l := range fileLinks(t, db, id) {
+		if l.State == meta.LinkSigned {
+			out[l.ID] = l
+		}
+	}
+	return out
+}
+
+// fileLinks is every link of file id's chunks and chunkinfo, in any state.
+func fileLinks(t *testing.T, db *badgerdb.DB, id meta.ID) []*meta.Link {
+	t.Helper()
+	var out []*meta.Link
 	err := db.View(context.Background(), func(tx meta.Tx) error {
 		chunks, err := tx.FileChunks(id)
 		if err != nil {
@@ -552,11 +564,7 @@ func signedLinks(t *testing.T, db *badgerdb.DB, id meta.ID) map[meta.LinkID]*met
 			if err != nil {
 				return err
 			}
-			for _, l := range links {
-				if l.State == meta.LinkSigned {
-					out[l.ID] = l
-				}
-			}
+			out = append(out, links...)
 		}
 		return nil
 	})

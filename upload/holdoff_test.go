@@ -1,12 +1,9 @@
 package upload_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/pointfs/pointfs/meta"
-	"github.com/pointfs/pointfs/meta/badgerdb"
 	"github.com/pointfs/pointfs/upload"
 )
 
@@ -30,30 +27,6 @@ func writing(e *upload.Engine) (stop func()) {
 	return func() { close(done) }
 }
 
-// linkCount is how many links the file's chunks have, in any state.
-func linkCount(t *testing.T, db *badgerdb.DB, id meta.ID) int {
-	t.Helper()
-	n := 0
-	err := db.View(context.Background(), func(tx meta.Tx) error {
-		chunks, err := tx.FileChunks(id)
-		if err != nil {
-			return err
-		}
-		for _, ch := range append(chunks, id) {
-			links, err := tx.Links(ch)
-			if err != nil {
-				return err
-			}
-			n += len(links)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // While the user writes, no upload starts; once the writes pause, the
 // file is uploaded.
 func TestNoUploadStartsWhileTheUserWrites(t *testing.T) {
@@ -64,7 +37,7 @@ func TestNoUploadStartsWhileTheUserWrites(t *testing.T) {
 	stop := writing(c.engine)
 	id := putBytes(t, c.engine, randomBytes(t, 1<<20), nil)
 	time.Sleep(1500 * time.Millisecond) // several ticks, and kicks
-	n := linkCount(t, c.db, id)
+	n := len(fileLinks(t, c.db, id))
 	stop()
 	if n != 0 {
 		t.Fatalf("%d links made while the user was writing", n)
