@@ -140,6 +140,7 @@ func (u *uploader) start() {
 	}
 }
 
+// isDraining reports whether the FS is closing (drain): puts go at once.
 func (u *uploader) isDraining() bool {
 	select {
 	case <-u.draining:
