@@ -3,10 +3,13 @@ package badgerdb
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/pointfs/pointfs/meta"
 )
@@ -471,4 +474,67 @@ func TestTransactionCapacity(t *testing.T) {
 	if err != nil {
 		t.Fatalf("2000 chunk references in one transaction: %v", err)
 	}
+}
+
+// A store written by a release that compressed its tables (Snappy) opens,
+// reads its records, and takes new ones.
+func TestCompressedTablesOfEarlierReleasesStayReadable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	name := func(i int) string { return fmt.Sprintf("%s-%04d", strings.Repeat("photo", 20), i) }
+	put := func(db *DB, from, to int) {
+		t.Helper()
+		err := db.Update(ctx, func(tx meta.Tx) error {
+			for i := from; i < to; i++ {
+				if err := tx.PutDirent(meta.RootInode, name(i), meta.Inode(100+i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(db *DB, n int) {
+		t.Helper()
+		got := 0
+		err := db.View(ctx, func(tx meta.Tx) error {
+			return tx.ReadDir(meta.RootInode, func(nm string, ino meta.Inode) error {
+				if nm != name(got) || ino != meta.Inode(100+got) {
+					return fmt.Errorf("entry %d: %q → %d", got, nm, ino)
+				}
+				got++
+				return nil
+			})
+		})
+		if err != nil || got != n {
+			t.Fatalf("ReadDir: %d entries, %v; want %d", got, err, n)
+		}
+	}
+
+	tableCompression = options.Snappy
+	db := open(t, dir)
+	tableCompression = options.None
+	put(db, 0, 2000)
+	if err := db.Close(); err != nil { // flushes the memtable into a table
+		t.Fatal(err)
+	}
+
+	db = open(t, dir)
+	compressed := false
+	for _, ti := range db.db.Tables() {
+		compressed = compressed || ti.OnDiskSize < ti.UncompressedSize/2
+	}
+	if !compressed {
+		t.Fatalf("no compressed table was written: %+v", db.db.Tables())
+	}
+	check(db, 2000)
+	put(db, 2000, 3000)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, dir)
+	defer db.Close()
+	check(db, 3000)
 }
