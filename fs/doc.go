@@ -33,7 +33,8 @@
 // the put returns, the node points at the new file id, the previous id's
 // reference is handed back to the engine (through a release list kept in
 // the store with the change that made it due), and the spool copy goes
-// once no descriptor uses it. (If the file changed while it was being put,
+// once no descriptor uses it (emptied into SPOOL/free, where the next new
+// file takes it: a create then allocates no inode). (If the file changed while it was being put,
 // the node still takes that version, as a durable fallback, stays
 // spooled, and the newest content is put next.) Reads come from the spool
 // while it holds the

@@ -784,6 +784,90 @@ func TestSpoolIsLocked(t *testing.T) {
 	}
 }
 
+// A removed spool file is emptied and kept for the next create (no inode
+// is freed and allocated again), at most maxSpoolFree of them, and the
+// free files of a previous run are reused after a restart. None of them
+// counts as a spooled inode.
+func TestSpoolReusesRemovedFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inode := func(p string) uint64 {
+		t.Helper()
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Sys().(*syscall.Stat_t).Ino
+	}
+	f, err := s.create(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("old content")
+	f.Close()
+	was := inode(s.path(7))
+	s.remove(7)
+	if _, err := os.Stat(s.path(7)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("spool file of a removed inode: %v", err)
+	}
+	f, err = s.create(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(f); err != nil || len(got) != 0 {
+		t.Fatalf("reused spool file holds %q, %v; want it empty", got, err)
+	}
+	f.Close()
+	if now := inode(s.path(8)); now != was {
+		t.Errorf("create made inode %d; want the removed file's %d", now, was)
+	}
+
+	// Many removals: only maxSpoolFree are kept.
+	for i := range maxSpoolFree + 10 {
+		f, err := s.create(meta.Inode(100 + i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	for i := range maxSpoolFree + 10 {
+		s.remove(meta.Inode(100 + i))
+	}
+	free, _ := os.ReadDir(filepath.Join(dir, spoolFreeDir))
+	if len(free) != maxSpoolFree {
+		t.Errorf("%d free files, want %d", len(free), maxSpoolFree)
+	}
+	if inos, err := s.list(); err != nil || len(inos) != 1 || inos[0] != 8 {
+		t.Errorf("spooled inodes %v, %v; want [8]", inos, err)
+	}
+	s.close()
+
+	s, err = openSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	kept := make(map[uint64]bool)
+	for _, e := range free {
+		kept[inode(filepath.Join(dir, spoolFreeDir, e.Name()))] = true
+	}
+	f, err = s.create(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if !kept[inode(s.path(9))] {
+		t.Error("after a restart, create did not take a free file")
+	}
+	s.remove(9)
+	if _, err := os.Stat(s.path(9)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("spool file of a removed inode: %v", err)
+	}
+}
+
 func TestLostSpool(t *testing.T) {
 	w := newWorld(t)
 	a, ha := w.create(w.root, "put once")
