@@ -21,7 +21,7 @@ import (
 const (
 	keyNextInode = "fs/next-inode" // high-water mark of allocated inodes (decimal)
 	keyOrphans   = "fs/orphans"    // JSON [ino]: unlinked files still open at the last crash
-	keyReleases  = "fs/releases"   // JSON [id]: file references to hand back to the engine
+	keyReleases  = "fs/releases"   // JSON [id]: the release list of earlier releases (releases.go)
 )
 
 // inodeBatch is how many inode numbers one store update reserves.
@@ -206,6 +206,9 @@ func (f *FS) open(ctx context.Context) error {
 	if err := f.tree.load(ctx); err != nil {
 		return err
 	}
+	if err := f.store.Update(ctx, noteReleases); err != nil {
+		return fmt.Errorf("release list: %w", err)
+	}
 	if err := f.recoverOrphans(ctx); err != nil {
 		return err
 	}
@@ -233,7 +236,7 @@ func (f *FS) recoverOrphans(ctx context.Context) error {
 				continue // linked again (cannot happen today; be safe)
 			}
 			if !n.File.IsZero() {
-				if err := listAdd(tx, keyReleases, n.File); err != nil {
+				if err := addRelease(tx, n.File); err != nil {
 					return err
 				}
 			}

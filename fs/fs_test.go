@@ -333,13 +333,13 @@ func (w *world) settle() {
 	w.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var rel []meta.ID
-		w.store.View(ctx, func(tx meta.Tx) error { return getList(tx, keyReleases, &rel) })
-		if w.fs.up.busy() == 0 && len(rel) == 0 && w.fs.rel.running.Load() == 0 {
+		rel := true
+		w.store.View(ctx, func(tx meta.Tx) (err error) { rel, err = releasesPending(tx); return err })
+		if w.fs.up.busy() == 0 && !rel && w.fs.rel.running.Load() == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			w.t.Fatalf("puts still busy (%d) or releases pending (%d)", w.fs.up.busy(), len(rel))
+			w.t.Fatalf("puts still busy (%d) or releases pending (%v)", w.fs.up.busy(), rel)
 		}
 		w.fs.rel.kick()
 		time.Sleep(5 * time.Millisecond)

@@ -621,7 +621,7 @@ func dropInTx(tx meta.Tx, cm *meta.Node) error {
 		return err
 	}
 	if cm.Mode.IsRegular() && !cm.File.IsZero() {
-		return listAdd(tx, keyReleases, cm.File)
+		return addRelease(tx, cm.File)
 	}
 	return nil
 }

@@ -860,11 +860,12 @@ func (s *snapshotter) apply(ctx context.Context, ops []func(meta.Tx) error, rele
 			if !last || len(release) == 0 {
 				return nil
 			}
-			var l []meta.ID
-			if err := getList(tx, keyReleases, &l); err != nil {
-				return err
+			for _, id := range release {
+				if err := addRelease(tx, id); err != nil {
+					return err
+				}
 			}
-			return putList(tx, keyReleases, append(l, release...))
+			return nil
 		})
 		if err != nil {
 			return err

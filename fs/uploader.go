@@ -294,7 +294,7 @@ func (f *FS) putNode(ctx context.Context, ino meta.Inode) error {
 			return err
 		}
 		if !old.IsZero() {
-			return listAdd(tx, keyReleases, old)
+			return addRelease(tx, old)
 		}
 		return nil
 	})
@@ -425,6 +425,33 @@ func (r *releaser) start() {
 	r.kick()
 }
 
+// pause waits, as puts do (uploader.wait), until no request has changed
+// the tree for the uploader's quiet time, at most until its hold time
+// after since: a release costs the engine and the providers CPU that a
+// `rm -rf` still going on would share. It does not wait once the FS
+// closes.
+func (r *releaser) pause(ctx context.Context, since time.Time) {
+	u := r.f.up
+	for u.quiet >= 0 {
+		now := time.Now()
+		d := time.Unix(0, u.lastWrite.Load()).Add(u.quiet).Sub(now)
+		d = min(d, since.Add(u.hold).Sub(now))
+		if d <= 0 {
+			return
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			continue
+		case <-ctx.Done():
+		case <-r.done:
+		case <-u.draining:
+		}
+		t.Stop()
+		return
+	}
+}
+
 func (r *releaser) stop() {
 	r.once.Do(func() { close(r.done) })
 	r.wg.Wait()
@@ -439,20 +466,14 @@ func (r *releaser) stop() {
 func (r *releaser) drain(ctx context.Context) {
 	r.running.Add(1)
 	defer r.running.Add(-1)
+	since := time.Now()
 	for ctx.Err() == nil {
+		r.pause(ctx, since)
 		var id meta.ID
 		found := false
-		err := r.f.store.Update(ctx, func(tx meta.Tx) error {
-			var l []meta.ID
-			if err := getList(tx, keyReleases, &l); err != nil {
-				return err
-			}
-			found = len(l) > 0
-			if !found {
-				return nil
-			}
-			id = l[0]
-			return putList(tx, keyReleases, l[1:])
+		err := r.f.store.Update(ctx, func(tx meta.Tx) (err error) {
+			id, found, err = takeRelease(tx)
+			return err
 		})
 		if err != nil {
 			if ctx.Err() == nil {

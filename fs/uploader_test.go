@@ -1,10 +1,14 @@
 package fs
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"bazil.org/fuse"
+
+	"github.com/pointfs/pointfs/meta"
 )
 
 // What a writer sends holds puts back; what readers and status polls send
@@ -139,5 +143,107 @@ func TestCloseDrainsHeldPuts(t *testing.T) {
 	}
 	if m, dirty, _ := n.state(); dirty || m.Spooled || m.File.IsZero() {
 		t.Fatalf("after the remount: dirty=%v %+v", dirty, m)
+	}
+}
+
+// refCount returns the engine's reference count of file id.
+func (e *memEngine) refCount(id meta.ID) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.refs[id]
+}
+
+// An unlinked file's reference goes back to the engine once the writes
+// pause, not while a `rm -rf` is still removing files.
+func TestReleasesWaitForAPauseInWrites(t *testing.T) {
+	w := newWorldWith(t, func(c *Config) { c.UploadQuiet, c.UploadHold = 150*time.Millisecond, time.Hour })
+	a, h := w.create(w.root, "to remove")
+	w.write(h, 0, []byte("soon gone"))
+	w.close_(h)
+	w.settle()
+	a.mu.Lock()
+	id := a.m.File
+	a.mu.Unlock()
+	if id.IsZero() || w.eng.refCount(id) != 1 {
+		t.Fatalf("file %s with %d references after its put", id, w.eng.refCount(id))
+	}
+
+	w.fs.up.wrote()
+	if err := w.root.Remove(ctx, &fuse.RemoveRequest{Name: "to remove"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 { // more removals coming
+		time.Sleep(50 * time.Millisecond)
+		w.fs.up.wrote()
+		if n := w.eng.refCount(id); n != 1 {
+			t.Fatalf("released while the writes went on (%d references)", n)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for w.eng.refCount(id) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("not released once the writes paused")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A release list written as one JSON value (earlier releases) is taken
+// over at the next start: each of its references goes back once.
+func TestReleaseListOfEarlierReleases(t *testing.T) {
+	w := newWorld(t)
+	var ids []meta.ID
+	for _, name := range []string{"a", "b", "c"} {
+		_, h := w.create(w.root, name)
+		w.write(h, 0, []byte("content of "+name))
+		w.close_(h)
+	}
+	w.settle()
+	for _, name := range []string{"a", "b"} {
+		n, err := w.lookup(w.root, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, n.m.File)
+	}
+	w.fs.Close()
+	w.fs = nil
+	// As an earlier release left it: a and b dropped from the tree (their
+	// records gone), their references on the old list.
+	err := w.store.Update(ctx, func(tx meta.Tx) error {
+		for _, name := range []string{"a", "b"} {
+			ino, err := tx.Lookup(meta.RootInode, name)
+			if err != nil {
+				return err
+			}
+			if err := tx.DeleteDirent(meta.RootInode, name); err != nil {
+				return err
+			}
+			if err := tx.DeleteNode(ino); err != nil {
+				return err
+			}
+		}
+		return putList(tx, keyReleases, ids)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.store.Close()
+	w.store = nil
+	w.open()
+	w.settle()
+	for _, id := range ids {
+		if n := w.eng.refCount(id); n != 0 {
+			t.Errorf("file %s still has %d references", id, n)
+		}
+	}
+	err = w.store.View(ctx, func(tx meta.Tx) error {
+		if _, err := tx.Get(keyReleases); !errors.Is(err, meta.ErrNotFound) {
+			return fmt.Errorf("old release list still there: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
