@@ -23,6 +23,9 @@
 #                 buffered writes, `ls -l` of FILES entries after a remount,
 #                 `cp -r` of COPY_FILES files of 64 KiB (also to the native
 #                 disk and the rclone mount) and until they are uploaded;
+#                 `tar x` of a source tree (TREE, default Go's src/; also to
+#                 the native disk and the rclone mount), until it is
+#                 uploaded, and its `rm -rf`;
 #                 and the tick's cost with 100,000 chunks stored ÷ with none
 #                 (BenchmarkTick in upload/tick_bench_test.go; measured once
 #                 badger's compactions after loading them are done, and
@@ -36,7 +39,8 @@
 # default; fractions work: BENCH_GB=0.25), FILES (default 10000), BENCH_DIR
 # (the disk, default /var/tmp), BIN (default bin/pointfs, built if missing),
 # ROUNDS (default 3), COPY_FILES (default 1000), SKIP="rclone restic tick
-# coldmount copy" to leave rows out.
+# coldmount copy tree" to leave rows out; TREE (a directory, default Go's
+# src/).
 # Needs root to drop the page cache and to install rclone/restic/fuse3/attr
 # when missing (apt-get); without root, rows that need them are skipped and
 # reads may come from memory (the table says so).
@@ -343,6 +347,47 @@ if ! skip copy; then
   fi
 fi
 
+# --- a source tree: tar x, then rm -rf -------------------------------------
+# The shape of a developer's files: TREE (default Go's own src/, some 11,000
+# files, most of them small) unpacked with tar into the native disk, the
+# rclone mount and the pointfs mount; how long until pointfs has uploaded
+# all of them; then rm -rf of it. The status is polled once a second: the
+# status of a directory sums up every file under it.
+TREE=${TREE:-$(go env GOROOT 2>/dev/null)/src}
+if ! skip tree && [ -d "$TREE" ]; then
+  tar cf "$work/tree.tar" -C "$(dirname "$TREE")" "$(basename "$TREE")"
+  R[tree_files]=$(tar tf "$work/tree.tar" | grep -vc '/$')
+  R[tree_mb]=$(calc "$(stat -c %s "$work/tree.tar") / 1000000")
+  log "tar x of ${R[tree_files]} files (${TREE}): native, rclone mount, pointfs mount"
+  sync
+  mkdir "$work/tree-nat"
+  R[tree_nat]=$(secs tar xf "$work/tree.tar" -C "$work/tree-nat")
+  sync
+  R[tree_rm_nat]=$(secs rm -rf "$work/tree-nat")
+  if $rc_up; then
+    mkdir "$rmnt/tree"
+    R[tree_rc]=$(secs tar xf "$work/tree.tar" -C "$rmnt/tree")
+    sleep 6
+    wait_for 300 "rclone to settle" quiet "$rcpid" || true
+    R[tree_rm_rc]=$(secs rm -rf "$rmnt/tree")
+    wait_for 120 "rclone to settle" quiet "$rcpid" || true
+  fi
+  if $have_fuse; then
+    mkdir "$mnt/tree"
+    t0=$(now)
+    tar xf "$work/tree.tar" -C "$mnt/tree"
+    t1=$(now)
+    R[tree_m]=$(calc "$t1 - $t0")
+    end=$(( $(date +%s) + 1800 ))
+    until status_is "$mnt/tree" uploaded || [ "$(date +%s)" -gt "$end" ]; do sleep 1; done
+    [ "$st" = uploaded ] || { log "upload of the tree failed or timed out ($st)"; exit 1; }
+    R[tree_m_durable]=$(calc "$(now) - $t0")
+    R[tree_rm_m]=$(secs rm -rf "$mnt/tree")
+    wait_for 300 "pointfs to settle" quiet $(pgrep -f "$net") || true
+  fi
+  rm -f "$work/tree.tar"
+fi
+
 # --- rclone mount: the rest ------------------------------------------------
 if $rc_up; then
   log "rclone mount: read, write without fdatasync, 4 KiB writes"
@@ -444,6 +489,11 @@ row "" "" "$(fmt "$r4")" "rclone" "$(fmt "$(ratio "$m4" "$r4")" 2)" "" ""
 row "cp -r of $COPY_FILES files of 64 KiB, s" "$(fmt "${R[cp_m]:-}" 2)" "$(fmt "${R[cp_nat]:-}" 2)" "native" "$(fmt "$(ratio "${R[cp_nat]:-}" "${R[cp_m]:-}")" 2)" "" ""
 row "" "" "$(fmt "${R[cp_rc]:-}" 2)" "rclone" "$(fmt "$(ratio "${R[cp_rc]:-}" "${R[cp_m]:-}")" 2)" "" ""
 row "  until all of them are uploaded at r=3, s" "$(fmt "${R[cp_m_durable]:-}" 2)" "" "" "" "" ""
+row "tar x of a source tree (${R[tree_files]:-?} files, $(fmt "${R[tree_mb]:-}" 0) MB), s" "$(fmt "${R[tree_m]:-}" 1)" "$(fmt "${R[tree_nat]:-}" 2)" "native" "$(fmt "$(ratio "${R[tree_nat]:-}" "${R[tree_m]:-}")" 2)" "" ""
+row "" "" "$(fmt "${R[tree_rc]:-}" 1)" "rclone" "$(fmt "$(ratio "${R[tree_rc]:-}" "${R[tree_m]:-}")" 2)" "" ""
+row "  until all of them are uploaded at r=3, s" "$(fmt "${R[tree_m_durable]:-}" 1)" "" "" "" "" ""
+row "  rm -rf of it once uploaded, s" "$(fmt "${R[tree_rm_m]:-}" 2)" "$(fmt "${R[tree_rm_nat]:-}" 2)" "native" "$(fmt "$(ratio "${R[tree_rm_nat]:-}" "${R[tree_rm_m]:-}")" 2)" "" ""
+row "" "" "$(fmt "${R[tree_rm_rc]:-}" 2)" "rclone" "$(fmt "$(ratio "${R[tree_rm_rc]:-}" "${R[tree_rm_m]:-}")" 2)" "" ""
 row "time to durable, ${SMALL_MB} MiB r=3, s" "$(fmt "${R[durable]:-}" 2)" "$(fmt "${R[nat_x4]:-}" 2)" "dd x4" "" "" ""
 row "  as MB/s of the file" "$(fmt "$du")" "$(fmt "$nx4")" "dd x4" "$(fmt "$(ratio "$du" "$nx4")" 2)" ">= 0.5 x dd x4" "$(verdict "$du >= 0.5 * $nx4" "$du")"
 row "  vs restic backup (one copy), s" "$(fmt "${R[durable]:-}" 2)" "$(fmt "${R[restic]:-}" 2)" "restic" "$(fmt "$(ratio "${R[restic]:-}" "${R[durable]:-}")" 2)" "faster than restic" "$(verdict "${R[durable]:-0} < ${R[restic]:-0}" "$(v restic && echo "${R[durable]:-}")")"
