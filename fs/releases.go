@@ -65,25 +65,45 @@ func noteReleases(tx meta.Tx) error {
 	return tx.Delete(keyReleases)
 }
 
-// takeRelease removes the first entry of the release list in tx and
-// returns its file id; ok is false when the list is empty.
-func takeRelease(tx meta.Tx) (id meta.ID, ok bool, err error) {
-	var key string
-	err = tx.Scan(keyRelease, func(k string, v []byte) error {
+// release is one entry of the release list.
+type release struct {
+	key string
+	id  meta.ID
+}
+
+// firstReleases returns the first entries of the release list, at most
+// max. A batch, read once: the entries taken leave deletion marks at the
+// front of the list, which every scan steps over until the store compacts
+// them away, so taking them one scan each was quadratic again.
+func firstReleases(tx meta.Tx, max int) ([]release, error) {
+	var out []release
+	err := tx.Scan(keyRelease, func(k string, v []byte) error {
+		var id meta.ID
 		if len(v) != len(id) {
 			return fmt.Errorf("%w: release entry %s: %d bytes", meta.ErrCorrupt, k, len(v))
 		}
-		key = k
 		copy(id[:], v)
-		return errStop
+		out = append(out, release{k, id})
+		if len(out) == max {
+			return errStop
+		}
+		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
-		return id, false, err
+		return nil, err
 	}
-	if key == "" {
-		return id, false, nil
+	return out, nil
+}
+
+// dropRelease removes entry key from the release list in tx; ok is false
+// when it was not there (any more).
+func dropRelease(tx meta.Tx, key string) (ok bool, err error) {
+	if _, err := tx.Get(key); errors.Is(err, meta.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
 	}
-	return id, true, tx.Delete(key)
+	return true, tx.Delete(key)
 }
 
 // releasesPending reports whether the release list has an entry.

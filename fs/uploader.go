@@ -425,17 +425,22 @@ func (r *releaser) start() {
 	r.kick()
 }
 
+// releaseHold bounds how long releases wait for a pause in the writes:
+// longer than puts do (UploadHold), since nothing is at risk meanwhile,
+// only space and payments for files already deleted; `rm -rf` of a
+// source tree of 11,500 files takes longer than 5 s through the mount.
+const releaseHold = time.Minute
+
 // pause waits, as puts do (uploader.wait), until no request has changed
-// the tree for the uploader's quiet time, at most until its hold time
-// after since: a release costs the engine and the providers CPU that a
-// `rm -rf` still going on would share. It does not wait once the FS
-// closes.
+// the tree for the uploader's quiet time, at most until releaseHold after
+// since: a release costs the engine and the providers CPU that a `rm -rf`
+// still going on would share. It does not wait once the FS closes.
 func (r *releaser) pause(ctx context.Context, since time.Time) {
 	u := r.f.up
 	for u.quiet >= 0 {
 		now := time.Now()
 		d := time.Unix(0, u.lastWrite.Load()).Add(u.quiet).Sub(now)
-		d = min(d, since.Add(u.hold).Sub(now))
+		d = min(d, since.Add(releaseHold).Sub(now))
 		if d <= 0 {
 			return
 		}
@@ -469,10 +474,9 @@ func (r *releaser) drain(ctx context.Context) {
 	since := time.Now()
 	for ctx.Err() == nil {
 		r.pause(ctx, since)
-		var id meta.ID
-		found := false
-		err := r.f.store.Update(ctx, func(tx meta.Tx) (err error) {
-			id, found, err = takeRelease(tx)
+		var batch []release
+		err := r.f.store.View(ctx, func(tx meta.Tx) (err error) {
+			batch, err = firstReleases(tx, 64)
 			return err
 		})
 		if err != nil {
@@ -481,11 +485,31 @@ func (r *releaser) drain(ctx context.Context) {
 			}
 			return
 		}
-		if !found {
+		if len(batch) == 0 {
 			return
 		}
-		if err := r.f.eng.Release(ctx, id); err != nil && !errors.Is(err, meta.ErrNotFound) {
-			r.f.log.Warn("release an old file version", "id", id, "err", err)
+		for _, rel := range batch {
+			if ctx.Err() != nil {
+				return
+			}
+			r.pause(ctx, since)
+			ok := false
+			err := r.f.store.Update(ctx, func(tx meta.Tx) (err error) {
+				ok, err = dropRelease(tx, rel.key)
+				return err
+			})
+			if err != nil {
+				if ctx.Err() == nil {
+					r.f.log.Warn("update the release list", "err", err)
+				}
+				return
+			}
+			if !ok {
+				continue
+			}
+			if err := r.f.eng.Release(ctx, rel.id); err != nil && !errors.Is(err, meta.ErrNotFound) {
+				r.f.log.Warn("release an old file version", "id", rel.id, "err", err)
+			}
 		}
 	}
 }
