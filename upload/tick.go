@@ -31,9 +31,47 @@ func (e *Engine) Tick(ctx context.Context) error {
 	return nil
 }
 
-// tickDirty visits the chunks marked since the last pass.
+// tickDirty visits the chunks marked since the last pass, as many as the
+// providers have slots for: the others stay queued where they are. (It
+// took the whole queue and put back what it could not serve: with the
+// 23,000 chunks of a source tree queued, that was a fifth of the engine's
+// tick work at every link's end.)
 func (e *Engine) tickDirty(ctx context.Context) {
-	e.requeue(e.tickChunks(ctx, e.takeDirty()))
+	if d := e.heldFor(time.Now()); d > 0 {
+		time.AfterFunc(d, e.Kick) // and the pass comes back when the hold ends
+		return
+	}
+	e.ensureProviders(ctx)
+	e.mu.Lock()
+	n := len(e.dirty) // those marked during the pass wait for the next one
+	e.mu.Unlock()
+	for ; n > 0 && ctx.Err() == nil && e.anySlot(); n-- {
+		id, ok := e.popDirty()
+		if !ok {
+			return
+		}
+		blocked, err := e.tickChunk(ctx, id)
+		if err != nil {
+			e.log.Warn("tick chunk", "chunk", id, "err", err)
+		}
+		if blocked {
+			e.requeue([]meta.ID{id})
+			return
+		}
+	}
+}
+
+// popDirty takes the first chunk of the queue.
+func (e *Engine) popDirty() (meta.ID, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.dirty) == 0 {
+		return meta.ID{}, false
+	}
+	id := e.dirty[0]
+	e.dirty = e.dirty[1:]
+	delete(e.dirtySet, id)
+	return id, true
 }
 
 // tickChunks visits ids in order and returns those it could not serve
