@@ -105,13 +105,3 @@ func dropRelease(tx meta.Tx, key string) (ok bool, err error) {
 	}
 	return true, tx.Delete(key)
 }
-
-// releasesPending reports whether the release list has an entry.
-func releasesPending(tx meta.Tx) (bool, error) {
-	found := false
-	err := tx.Scan(keyRelease, func(string, []byte) error { found = true; return errStop })
-	if err != nil && !errors.Is(err, errStop) {
-		return false, err
-	}
-	return found, nil
-}

@@ -473,7 +473,6 @@ func (r *releaser) drain(ctx context.Context) {
 	defer r.running.Add(-1)
 	since := time.Now()
 	for ctx.Err() == nil {
-		r.pause(ctx, since)
 		var batch []release
 		err := r.f.store.View(ctx, func(tx meta.Tx) (err error) {
 			batch, err = firstReleases(tx, 64)

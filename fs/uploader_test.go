@@ -247,3 +247,13 @@ func TestReleaseListOfEarlierReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// releasesPending reports whether the release list has an entry.
+func releasesPending(tx meta.Tx) (bool, error) {
+	found := false
+	err := tx.Scan(keyRelease, func(string, []byte) error { found = true; return errStop })
+	if err != nil && !errors.Is(err, errStop) {
+		return false, err
+	}
+	return found, nil
+}
