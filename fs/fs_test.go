@@ -333,9 +333,13 @@ func (w *world) settle() {
 	w.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		// In this order: a put adds its release in the transaction that
+		// ends it, before busy drops; a drain counts as running before it
+		// takes an entry off the list and until that entry is released.
+		busy := w.fs.up.busy()
 		rel := true
 		w.store.View(ctx, func(tx meta.Tx) (err error) { rel, err = releasesPending(tx); return err })
-		if w.fs.up.busy() == 0 && !rel && w.fs.rel.running.Load() == 0 {
+		if busy == 0 && !rel && w.fs.rel.running.Load() == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
