@@ -269,6 +269,23 @@ func (w *world) close() {
 	}
 }
 
+// crash stops the FS as a killed daemon would: its background work ends
+// (so that nothing touches the store once the test closes it) with no
+// drain, no last snapshot and no write of pending metadata; the store and
+// the spool stay as they are.
+func (w *world) crash() {
+	f := w.fs
+	f.cancel()
+	f.up.stop()
+	f.rel.once.Do(func() { close(f.rel.done) })
+	f.rel.wg.Wait()
+	if t := f.tree; t.enabled {
+		t.once.Do(func() { close(t.done); t.cancel(); t.wg.Wait() })
+	}
+	f.spool.close()
+	w.fs = nil
+}
+
 var ctx = context.Background()
 
 func hdr() fuse.Header { return fuse.Header{Uid: 1000, Gid: 1000} }
@@ -541,8 +558,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	}
 	_ = g
 	// Crash: the store and the spool stay as they are.
-	w.fs.spool.close()
-	w.fs = nil
+	w.crash()
 	w.store.Close()
 	w.store = nil
 
@@ -886,8 +902,7 @@ func TestLostSpool(t *testing.T) {
 	w.write(hb, 0, []byte("lost"))
 	w.close_(hb)
 	// Crash, and the spool does not survive it (a tmpfs after a reboot).
-	w.fs.spool.close()
-	w.fs = nil
+	w.crash()
 	w.store.Close()
 	w.store = nil
 	os.RemoveAll(filepath.Join(w.dir, "spool"))
