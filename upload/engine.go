@@ -192,7 +192,7 @@ type Engine struct {
 	trimKick chan struct{}
 
 	mu        sync.Mutex
-	dirty     []meta.ID // chunks to visit at the next pass, in order
+	dirty     idQueue // chunks to visit at the next pass, in order
 	dirtySet  map[meta.ID]struct{}
 	running   map[meta.LinkID]peer.ID // links a worker is driving
 	active    map[peer.ID]int         // running links per provider

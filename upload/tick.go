@@ -26,8 +26,8 @@ func (e *Engine) Tick(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read in-flight index: %w", err)
 	}
-	e.takeDirty() // a full pass covers them
-	e.requeue(e.tickChunks(ctx, ids))
+	e.clearDirty() // a full pass covers them
+	e.requeue(e.tickChunks(ctx, ids)...)
 	return nil
 }
 
@@ -43,7 +43,7 @@ func (e *Engine) tickDirty(ctx context.Context) {
 	}
 	e.ensureProviders(ctx)
 	e.mu.Lock()
-	n := len(e.dirty) // those marked during the pass wait for the next one
+	n := e.dirty.len() // those marked during the pass wait for the next one
 	e.mu.Unlock()
 	for ; n > 0 && ctx.Err() == nil && e.anySlot(); n-- {
 		id, ok := e.popDirty()
@@ -55,7 +55,7 @@ func (e *Engine) tickDirty(ctx context.Context) {
 			e.log.Warn("tick chunk", "chunk", id, "err", err)
 		}
 		if blocked {
-			e.requeue([]meta.ID{id})
+			e.requeue(id)
 			return
 		}
 	}
@@ -65,13 +65,11 @@ func (e *Engine) tickDirty(ctx context.Context) {
 func (e *Engine) popDirty() (meta.ID, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.dirty) == 0 {
-		return meta.ID{}, false
+	id, ok := e.dirty.popFront()
+	if ok {
+		delete(e.dirtySet, id)
 	}
-	id := e.dirty[0]
-	e.dirty = e.dirty[1:]
-	delete(e.dirtySet, id)
-	return id, true
+	return id, ok
 }
 
 // tickChunks visits ids in order and returns those it could not serve
@@ -110,7 +108,7 @@ func (e *Engine) markDirty(ids ...meta.ID) {
 	for _, id := range ids {
 		if _, ok := e.dirtySet[id]; !ok {
 			e.dirtySet[id] = struct{}{}
-			e.dirty = append(e.dirty, id)
+			e.dirty.pushBack(id)
 		}
 	}
 	e.mu.Unlock()
@@ -120,20 +118,15 @@ func (e *Engine) markDirty(ids ...meta.ID) {
 // requeue puts chunks that found every provider busy back at the head of
 // the queue, without asking for a pass: the next link to finish frees a
 // slot and asks for one.
-func (e *Engine) requeue(ids []meta.ID) {
-	if len(ids) == 0 {
-		return
-	}
+func (e *Engine) requeue(ids ...meta.ID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	head := make([]meta.ID, 0, len(ids)+len(e.dirty))
-	for _, id := range ids {
-		if _, ok := e.dirtySet[id]; !ok {
-			e.dirtySet[id] = struct{}{}
-			head = append(head, id)
+	for i := len(ids) - 1; i >= 0; i-- { // the first ends up first
+		if _, ok := e.dirtySet[ids[i]]; !ok {
+			e.dirtySet[ids[i]] = struct{}{}
+			e.dirty.pushFront(ids[i])
 		}
 	}
-	e.dirty = append(head, e.dirty...)
 }
 
 // anySlot reports whether some known provider could take another link.
@@ -158,13 +151,11 @@ func (e *Engine) anySlot() bool {
 	return false
 }
 
-func (e *Engine) takeDirty() []meta.ID {
+func (e *Engine) clearDirty() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ids := e.dirty
-	e.dirty = nil
+	e.dirty.clear()
 	clear(e.dirtySet)
-	return ids
 }
 
 // tickChunk serves one chunk; blocked means it still lacks links and no
