@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/pointfs/pointfs/meta"
 	"github.com/pointfs/pointfs/meta/badgerdb"
+	"github.com/pointfs/pointfs/meta/chunkinfo"
+	"github.com/pointfs/pointfs/meta/keccak"
 	"github.com/pointfs/pointfs/provider"
 	"github.com/pointfs/pointfs/upload"
 )
@@ -474,6 +477,34 @@ func TestEdgeSizes(t *testing.T) {
 				t.Fatalf("read back %d bytes, want %d equal ones", len(got), n)
 			}
 		})
+	}
+}
+
+// TestPutFileIDOfAnyReader checks that a file's chunks and id are those of
+// DESIGN §2 whether or not PutFile knows the input's size (a reader with
+// Size and under 32 KiB gets a buffer of its own size), at the edges of
+// that size, of chunks and of the read buffer (eight chunks).
+func TestPutFileIDOfAnyReader(t *testing.T) {
+	c := openClient(t, t.TempDir(), startProviders(t, healthy(1)...), nil)
+	cs := meta.DefaultChunkSize
+	for _, n := range []int{0, 1, 32<<10 - 2, 32<<10 - 1, 32 << 10, cs - 1, cs, cs + 1, 3*cs + 5, 8*cs - 1, 8 * cs, 8*cs + 1, 9*cs + 7} {
+		data := randomBytes(t, n)
+		var ids []meta.ID
+		for off := 0; off < n; off += cs {
+			ids = append(ids, keccak.Sum256(data[off:min(off+cs, n)]))
+		}
+		want := keccak.Sum256(chunkinfo.EncodeFile(ids, int64(n)))
+		sized := putBytes(t, c.engine, data, nil)
+		plain, err := c.engine.PutFile(context.Background(), struct{ io.Reader }{bytes.NewReader(data)}, upload.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sized != want || plain != want {
+			t.Errorf("%d bytes: id %s with a sized reader, %s with a plain one, want %s", n, sized, plain, want)
+		}
+		if got := readAll(t, c.engine, want); !bytes.Equal(got, data) {
+			t.Errorf("%d bytes: read back %d bytes, want %d equal ones", n, len(got), n)
+		}
 	}
 }
 
