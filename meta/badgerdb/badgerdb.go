@@ -142,7 +142,7 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 		// the Go source tree (11,500 files) into the mount kept 146 MB of
 		// them live, the heap sat at the daemon's memory limit and the
 		// collector ran 30 times a second, 40% of the daemon's CPU.
-		// Without it (and the limit at 160 MiB): 121-128 → 87-96 CPU-s
+		// Without it (and the memory limit then at 160 MiB): 121-128 → 87-96 CPU-s
 		// for that upload. Tables written with compression stay readable:
 		// each table's compression is in the manifest.
 		WithCompression(tableCompression)
