@@ -70,18 +70,20 @@ func openNodeWith(ctx context.Context, data string, log *slog.Logger, opts nodeO
 	}
 	n := &node{Data: data, Log: log}
 	startDebug(log)
-	// The collector runs when the heap has grown 30% past what the last
-	// collection kept, not 100%: uploading 1 GiB (93-104 MB live) that is
-	// about where the old 160 MiB limit stopped it, and peak RSS stays
-	// 220-223 MiB (mrss: 229-232 before). The limit is now a backstop
-	// above that. Set just over the live heap, it left the collector no
-	// room: untarring Go's source tree (11,500 files, ~130 MB live, most
-	// of it badger's pooled table buffers) ran 1,300-2,800 collections;
-	// now 380-400, the daemon's CPU until uploaded 79-91 → 69-71 s, for
-	// a peak RSS of 320 MiB instead of 280-290. The rest of the RSS is
-	// badger's mapped tables (80 MB). $GOGC and $GOMEMLIMIT override them.
+	// The collector runs when the heap has grown 50% past what the last
+	// collection kept, under a 192 MiB backstop. It was a 160 MiB limit
+	// alone: with the live heap near it, the collector had no room.
+	// Untarring Go's source tree (11,500 files, ~130 MB live, most of it
+	// badger's pooled table buffers) ran 1,300-2,800 collections; with
+	// this, 290-320, and the daemon's CPU until uploaded fell by a fifth
+	// (79-91 → 64-68 s), for a peak RSS of 320 MiB instead of 280-290.
+	// Uploading 1 GiB (60-104 MB live): peak RSS 219-234 MiB against
+	// 214-219, durable after close 18.7-21.2 s against 17.8-19.4 (GOGC=30
+	// kept the RSS lower but collected 3-5 times as often there: 20-27 s).
+	// The rest of the RSS is badger's mapped tables (80 MB). $GOGC and
+	// $GOMEMLIMIT override them.
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(30)
+		debug.SetGCPercent(50)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(192 << 20)
