@@ -85,10 +85,12 @@ type Config struct {
 	MaxSegmentTries     int           // sends of one segment before the link fails; default 5
 	TickInterval        time.Duration // default 1s
 	DiscoverInterval    time.Duration // default 30s
-	// HoldQuiet and HoldMax shape HoldOff (holdoff.go): no new link starts
-	// until HoldQuiet passed without a call (default 200 ms), for at most
-	// HoldMax in a row (default 5 s).
-	HoldQuiet, HoldMax time.Duration
+	// HoldQuiet, HoldMax and HoldRun shape HoldOff (holdoff.go): no new
+	// link starts until HoldQuiet passed without a call (default 200 ms),
+	// for HoldMax in a row (default 5 s); past that, while the calls go
+	// on, new links start only in the first HoldRun of every HoldMax
+	// (default a fifth of it).
+	HoldQuiet, HoldMax, HoldRun time.Duration
 
 	AuditInterval time.Duration // how often each signed link is challenged; default 1h
 	AuditTimeout  time.Duration // a later answer is a failed audit; default 30s
@@ -165,6 +167,9 @@ func (c *Config) fill() error {
 	}
 	if c.HoldMax <= 0 {
 		c.HoldMax = 5 * time.Second
+	}
+	if c.HoldRun <= 0 || c.HoldRun > c.HoldMax {
+		c.HoldRun = c.HoldMax / 5
 	}
 	if c.DiscoverInterval <= 0 {
 		c.DiscoverInterval = 30 * time.Second
