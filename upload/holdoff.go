@@ -19,8 +19,10 @@ import (
 // tree, 11,478 files, into a mount on a two-core machine with a local
 // five-provider devnet then took 58-72 s, against 21 s with no upload
 // beside it; the machine's CPU was the limit, so the tree was uploaded no
-// sooner: at 70-83 s either way. With a run of 1 s in 5, tar took 24 s and
-// the tree was uploaded at 82 s.)
+// sooner: at 70-83 s either way. With a run of 1 s in 5, tar took 21-27 s
+// and the tree was uploaded at 81-96 s.) Where the uplink rather than the
+// CPU is the limit, the runs slow uploads down as much while the writer
+// goes on; the first pause of HoldQuiet lets them run at full speed.
 type holdOff struct {
 	last  atomic.Int64 // when HoldOff was last called, unix nanoseconds; 0: never
 	since atomic.Int64 // when the calls began, with no pause of HoldQuiet since
