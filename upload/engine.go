@@ -168,9 +168,10 @@ func (c *Config) fill() error {
 	if c.HoldMax <= 0 {
 		c.HoldMax = 5 * time.Second
 	}
-	if c.HoldRun <= 0 || c.HoldRun > c.HoldMax {
+	if c.HoldRun <= 0 {
 		c.HoldRun = c.HoldMax / 5
 	}
+	c.HoldRun = min(c.HoldRun, c.HoldMax) // a run as long as HoldMax: never held past it
 	if c.DiscoverInterval <= 0 {
 		c.DiscoverInterval = 30 * time.Second
 	}
