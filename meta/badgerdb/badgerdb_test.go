@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -537,4 +538,25 @@ func TestCompressedTablesOfEarlierReleasesStayReadable(t *testing.T) {
 	db = open(t, dir)
 	defer db.Close()
 	check(db, 3000)
+}
+
+// badger's chatter reaches the log at debug level, and only there.
+func TestBadgerLoggerLevels(t *testing.T) {
+	for _, c := range []struct {
+		level slog.Level
+		want  bool
+	}{{slog.LevelDebug, true}, {slog.LevelInfo, false}} {
+		var buf strings.Builder
+		l := badgerLogger{slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: c.level}))}
+		l.Debugf("flushed %d tables", 3)
+		l.Infof("replayed %s", "vlog")
+		l.Warningf("slow %s", "write")
+		out := buf.String()
+		if got := strings.Contains(out, "flushed 3 tables") && strings.Contains(out, "replayed vlog"); got != c.want {
+			t.Errorf("at %v: debug lines kept %v, want %v:\n%s", c.level, got, c.want, out)
+		}
+		if !strings.Contains(out, "slow write") {
+			t.Errorf("at %v: warning lost:\n%s", c.level, out)
+		}
+	}
 }
