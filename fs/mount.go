@@ -55,7 +55,9 @@ func Mount(dir string, f *FS, extra ...fuse.MountOption) (*Mounted, error) {
 		// in microseconds breaks callers that do not retry. Network reads
 		// have their own timeouts; a killed caller does not wait anyway.
 		// It also notes the writes that puts wait to pause (uploader)
-		// and tells the engine (Config.OnWrite).
+		// and tells the engine (Config.OnWrite); and, as it runs first in
+		// each request's goroutine, grows that goroutine's stack
+		// (growStack).
 		WithContext: func(ctx context.Context, req fuse.Request) context.Context {
 			switch req.(type) {
 			case *fuse.ReadRequest, *fuse.WriteRequest:
