@@ -152,6 +152,14 @@ wait_for() {
 # Results, by key; missing ones print as "-".
 declare -A R
 dd_q() { dd "$@" status=none; }
+# touch_gbs: how fast fresh memory is first touched, in GB/s (dd's 1 GiB
+# buffer filled once). On a VM whose host takes back the guest's free
+# memory, a page's first touch after that costs the host a fault: seen at
+# 0.2-0.4 GB/s against 2-2.6 GB/s a few minutes apart on our 2-core VMs.
+# Every write through the page cache pays it per new page, the native
+# disk's included, so the rows that write vary up to 3x with it.
+touch_gbs() { calc "1.073741824 / $(secs dd_q if=/dev/zero of=/dev/null bs=1G count=1)"; }
+TOUCH=("$(touch_gbs)")
 
 log "work dir $work; BIG ${BIG_MB} MiB, SMALL ${SMALL_MB} MiB, $FILES files"
 head -c $(( BIG_MB << 20 )) /dev/urandom > "$work/big"
@@ -317,6 +325,7 @@ if [ ${#W_M[@]} -gt 0 ]; then
   [ ${#W_RC[@]} -gt 0 ] && R[m_write_vs_rc]=$(median $(ratios "$W_M_MBS" "$W_RC_MBS"))
 fi
 list() { printf '%s\n' $1 | awk '{ printf "%s%.0f", (NR > 1 ? " / " : ""), $1 }'; }
+TOUCH+=("$(touch_gbs)")
 notes+=("sequential write rounds, MB/s: native $(list "$W_NAT_MBS")${W_RC_MBS:+; rclone $(list "$W_RC_MBS")}${W_M_MBS:+; pointfs $(list "$W_M_MBS")} (ratios are medians of each round's)")
 
 # --- cp -r of many small files --------------------------------------------
@@ -504,5 +513,7 @@ row "daemon peak RSS uploading ${BIG_MB} MiB r=3, MiB" "$(fmt "${R[rss]:-}")" ""
 row "tick, 100k chunks stored / none (ms: $(fmt "${R[tick_full]:-}" 2) / $(fmt "${R[tick_empty]:-}" 2))" "$(fmt "${R[tick]:-}" 2)" "" "" "" "<= 1.2" "$(verdict "${R[tick]:-0} <= 1.2" "${R[tick]:-}")"
 row "  the same, right after loading the 100k (compacting)" "$(fmt "${R[tick_loading]:-}" 2)" "" "" "" "" ""
 [ -n "$cold_note" ] && notes+=("$cold_note")
+TOUCH+=("$(touch_gbs)")
+notes+=("fresh memory's first touch, GB/s (dd bs=1G count=1 to /dev/null): $(printf '%.2f / %.2f / %.2f' "${TOUCH[@]}") at the start, after the write rounds, at the end; under 1 GB/s the host is taking back free memory and the write rows, native ones included, run slower (touch_gbs)")
 for n in "${notes[@]}"; do echo "note: $n"; done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
