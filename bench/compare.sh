@@ -156,7 +156,7 @@ dd_q() { dd "$@" status=none; }
 # touch_gbs: how fast fresh memory is first touched, in GB/s (dd's 1 GiB
 # buffer filled once). On a VM whose host takes back the guest's free
 # memory, a page's first touch after that costs the host a fault: seen at
-# 0.2-0.4 GB/s against 2-2.6 GB/s a few minutes apart on our 2-core VMs.
+# 0.2-0.5 GB/s against 2-2.7 GB/s a few minutes apart on our 2-core VMs.
 # Every write through the page cache pays it per new page, the native
 # disk's included, so the rows that write vary up to 3x with it.
 touch_gbs() { calc "1.073741824 / $(secs dd_q if=/dev/zero of=/dev/null bs=1G count=1)"; }
