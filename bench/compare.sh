@@ -399,6 +399,10 @@ if ! skip tree && [ -d "$TREE" ]; then
   fi
   if $have_fuse; then
     mkdir "$mnt/tree"
+    # The daemon's peak RSS over the tree alone: writing 5 to clear_refs
+    # resets VmHWM to the current RSS (Linux 4.0 and later).
+    hwm_reset=false
+    echo 5 2>/dev/null > "/proc/$mpid/clear_refs" && hwm_reset=true
     t0=$(now)
     tar xf "$work/tree.tar" -C "$mnt/tree"
     t1=$(now)
@@ -407,6 +411,7 @@ if ! skip tree && [ -d "$TREE" ]; then
     until status_is "$mnt/tree" uploaded || [ "$(date +%s)" -gt "$end" ]; do sleep 1; done
     [ "$st" = uploaded ] || { log "upload of the tree failed or timed out ($st)"; exit 1; }
     R[tree_m_durable]=$(calc "$(now) - $t0")
+    $hwm_reset && R[tree_rss]=$(awk '/VmHWM/ { print $2 / 1024 }' "/proc/$mpid/status")
     R[tree_rm_m]=$(secs rm -rf "$mnt/tree")
     wait_for 300 "pointfs to settle" quiet $(pgrep -f "$net") || true
   fi
@@ -518,6 +523,7 @@ row "  until all of them are uploaded at r=3, s" "$(fmt "${R[cp_m_durable]:-}" 2
 row "tar x of a source tree (${R[tree_files]:-?} files, $(fmt "${R[tree_mb]:-}" 0) MB), s" "$(fmt "${R[tree_m]:-}" 1)" "$(fmt "${R[tree_nat]:-}" 2)" "native" "$(fmt "$(ratio "${R[tree_nat]:-}" "${R[tree_m]:-}")" 2)" "" ""
 row "" "" "$(fmt "${R[tree_rc]:-}" 1)" "rclone" "$(fmt "$(ratio "${R[tree_rc]:-}" "${R[tree_m]:-}")" 2)" "" ""
 row "  until all of them are uploaded at r=3, s" "$(fmt "${R[tree_m_durable]:-}" 1)" "" "" "" "" ""
+row "  daemon peak RSS meanwhile, MiB" "$(fmt "${R[tree_rss]:-}")" "" "" "" "" ""
 row "  rm -rf of it once uploaded, s" "$(fmt "${R[tree_rm_m]:-}" 2)" "$(fmt "${R[tree_rm_nat]:-}" 2)" "native" "$(fmt "$(ratio "${R[tree_rm_nat]:-}" "${R[tree_rm_m]:-}")" 2)" "" ""
 row "" "" "$(fmt "${R[tree_rm_rc]:-}" 2)" "rclone" "$(fmt "$(ratio "${R[tree_rm_rc]:-}" "${R[tree_rm_m]:-}")" 2)" "" ""
 row "time to durable, ${SMALL_MB} MiB r=3, s" "$(fmt "${R[durable]:-}" 2)" "$(fmt "${R[nat_x4]:-}" 2)" "dd x4" "" "" ""
