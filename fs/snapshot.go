@@ -76,7 +76,7 @@ const (
 	// maxDirBytes bounds a directory file read back (Restore, DirID).
 	maxDirBytes = 256 << 20
 	// stateBatch is how many keys one store update of the state writes.
-	stateBatch = 1000
+	stateBatch = 500
 )
 
 // memoEntry is a directory file the FS holds one engine reference to.

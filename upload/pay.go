@@ -309,7 +309,7 @@ func (e *Engine) oweFor(l *meta.Link) func(meta.Tx) error {
 
 // maxPayBatch bounds the links one voucher pays for: their payment records
 // are written in one transaction.
-const maxPayBatch = 256
+const maxPayBatch = 128
 
 // payQueue holds the signed links waiting for a provider's payment worker.
 type payQueue struct {

@@ -321,7 +321,7 @@ func (e *Engine) commitFileSized(ctx context.Context, fid meta.ID, ids []meta.ID
 	if err != nil || exists {
 		return err
 	}
-	const refBatch = 1000
+	const refBatch = 500 // within the store's transaction limit twice over
 	for start := 0; start < len(distinct); start += refBatch {
 		part := distinct[start:min(start+refBatch, len(distinct))]
 		err := e.store.Update(ctx, func(tx meta.Tx) error {

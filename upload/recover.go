@@ -103,9 +103,9 @@ func (e *Engine) recoverTagged(ctx context.Context, s tagSecrets, own bool) (Rec
 	pol := e.DefaultPolicy()
 	// Records go in batches: one transaction cannot hold a large tree.
 	// A signed link with its chunk and index entries is ~2.5 KB of a
-	// transaction; the store's limit holds ~500 (meta/badgerdb's
-	// TestTransactionCapacity), so 200 leave room for larger records.
-	const batch = 200
+	// transaction; the store's limit holds ~180 (meta/badgerdb's
+	// TestTransactionCapacity), so 80 leave room for larger records.
+	const batch = 80
 	for start := 0; start < len(links); start += batch {
 		part := links[start:min(start+batch, len(links))]
 		var nl, nc int
@@ -259,7 +259,7 @@ func (e *Engine) adoptChunks(ctx context.Context, fid meta.ID, infoLen int, ids 
 	}
 	all := append([]meta.ID{fid}, ids...)
 	var touched []meta.ID
-	const batch = 1000
+	const batch = 500 // chunks: within the store's transaction limit twice over
 	for start := 0; start < len(all); start += batch {
 		part := all[start:min(start+batch, len(all))]
 		err := e.store.Update(ctx, func(tx meta.Tx) error {

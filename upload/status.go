@@ -250,7 +250,7 @@ func (e *Engine) Release(ctx context.Context, id meta.ID) error {
 	// cut short and run again never counts a chunk twice; the file record
 	// goes last.
 	var orphans []meta.ID
-	const batch = 1000
+	const batch = 500 // within the store's transaction limit twice over
 	for start := 0; start < len(chunks); start += batch {
 		part := chunks[start:min(start+batch, len(chunks))]
 		var gone []meta.ID

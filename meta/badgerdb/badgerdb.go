@@ -39,9 +39,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,17 +101,42 @@ var _ meta.Store = (*DB)(nil)
 // that a test can write tables as earlier releases did.
 var tableCompression = options.None
 
-// Open opens (creating if needed) the store in dir. Only one process may
-// hold a dir at a time; a second Open fails with badger's lock error.
-func Open(dir string, log *slog.Logger) (*DB, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// Badger's sizes for the store. Badger builds every table (a memtable's
+// flush, a compaction's output) in an allocator from a pool of eight that
+// it keeps for good, and an allocator keeps what it grew to. One starts at
+// twice the table size of its level, rounded up to a power of two, and
+// doubles when it runs out. With 8 MiB memtables a flush (a 7.3 MiB
+// table) grew each to 12 MiB: untarring Go's source tree into the mount
+// kept all eight, 96 MiB, live (sampled every 0.5 s), and the live heap
+// at 153-219 MB, at the daemon's memory limit. With 3 MiB memtables, whose
+// tables (at most the memtable and the one transaction past it) fit the
+// 4 MiB an allocator starts with, and tables of 2 MiB on every level, none
+// grows: 52 MiB in all for the tree. Measured in pairs against 8 MiB
+// memtables: uploading 1 GiB through the mount peaked at 164-174 MiB of
+// RSS against 215-240; the tree kept 91-107 MB live against 153-182, but
+// its peak RSS stayed at 288-313 MiB against 307-317, most of it the
+// tables badger wrote, mapped (92-101 MiB), and the binary (45-58). The
+// cost: more flushes and collections (105-116 against 64-87 for 1 GiB);
+// time to durable of 256 MiB 4.49-5.45 s against 4.43-5.43, the tree
+// uploaded in 90-101 s against 79-100.
+const (
+	memTableSize = 3 << 20
+	// valueThreshold keeps records in the LSM, where they are small and
+	// read often; badger requires it at most its transaction limit, 15%
+	// of a memtable (460 KiB). Only the chunk list of a file of 3.5 GiB or
+	// more goes to the value log.
+	valueThreshold = 448 << 10
+	// earlierMemTableSize is what releases before this one used: their
+	// write-ahead logs can hold more than a memtable of memTableSize.
+	earlierMemTableSize = 8 << 20
+)
+
+func storeOptions(dir string, log *slog.Logger, memTable int64) badger.Options {
 	opts := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
 		WithSyncWrites(false).
 		WithNumVersionsToKeep(1).
-		WithValueThreshold(1 << 20). // records stay in the LSM: they are small and read often
+		WithValueThreshold(valueThreshold).
 		WithNumCompactors(2).
 		// Modest caches: the daemon's memory goal is 256 MiB in all, and
 		// badger's defaults (five 64 MiB memtables, a 256 MiB block
@@ -118,16 +146,10 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 		WithValueLogFileSize(128 << 20).
 		// An upload rewrites every link at each of its states: ~180 MB
 		// of records per GiB at redundancy 3, so memtables fill and flush
-		// all the time. Flushing one builds its table in memory at three
-		// to four times its size (blocks, their compressed copies, an
-		// allocator that doubles) and badger keeps those buffers pooled
-		// while flushes go on; the memtable's size sets that peak. In heap
-		// profiles of a 1 GiB upload through the mount, a flush of a 16 MiB
-		// memtable held up to 108 MiB, of an 8 MiB one 36-44 MiB. 8 MiB is
-		// the least that keeps a transaction's limit (15% of it, 1.2 MiB)
-		// at or above the 1 MiB value threshold, as badger requires.
-		WithMemTableSize(8 << 20).
+		// all the time (see memTableSize).
+		WithMemTableSize(memTable).
 		WithNumMemtables(3).
+		WithBaseTableSize(2 << 20).
 		// Tables are written through a shared mapping, so every table
 		// written since start counts in the daemon's RSS until it is
 		// compacted away: three level-0 tables rather than five, and 8 KiB
@@ -146,6 +168,23 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 		// for that upload. Tables written with compression stay readable:
 		// each table's compression is in the manifest.
 		WithCompression(tableCompression)
+	// Tables of one size on every level (badger doubles it per level by
+	// default), so that a compaction's builder starts no larger than a
+	// flush's.
+	opts.TableSizeMultiplier = 1
+	return opts
+}
+
+// Open opens (creating if needed) the store in dir. Only one process may
+// hold a dir at a time; a second Open fails with badger's lock error.
+func Open(dir string, log *slog.Logger) (*DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := flushEarlierLogs(dir, log); err != nil {
+		return nil, fmt.Errorf("open metadata store %s: %w", dir, err)
+	}
+	opts := storeOptions(dir, log, memTableSize)
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store %s: %w", dir, err)
@@ -173,6 +212,42 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open metadata store %s: read records in flight: %w", dir, err)
 	}
 	return d, nil
+}
+
+// flushEarlierLogs flushes the write-ahead logs (.mem files) that an
+// earlier release, with larger memtables, left unflushed (a crash, a
+// kill): replayed into a memtable of memTableSize they could overflow its
+// arena, and badger would end the process. Opened with the size they were
+// written with, badger replays them, and Close writes them to tables. A
+// log is created at twice its memtable's size, which tells them apart.
+func flushEarlierLogs(dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	larger := false
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".mem") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Size() > 2*memTableSize {
+			larger = true
+		}
+	}
+	if !larger {
+		return nil
+	}
+	db, err := badger.Open(storeOptions(dir, log, earlierMemTableSize))
+	if err != nil {
+		return fmt.Errorf("replay the write-ahead logs of larger memtables: %w", err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("flush the write-ahead logs of larger memtables: %w", err)
+	}
+	return nil
 }
 
 // indexLinkIDs writes the link id list of every chunk in a store made

@@ -1,10 +1,13 @@
 package badgerdb
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -423,17 +426,17 @@ func TestLinkIDLists(t *testing.T) {
 }
 
 // What callers put in one transaction must fit in badger's limit, which is
-// 15% of the memtable size: upload's recovery writes signed links 200 at a
-// time, file references 1000 chunks at a time. This holds them with room
-// to spare (twice as many), so a smaller memtable cannot quietly break
-// them.
+// 15% of the memtable size: upload's recovery writes signed links 80 at a
+// time, file references 500 chunks at a time, a voucher's payments 128
+// links. This holds them with room to spare (twice as many), so a smaller
+// memtable cannot quietly break them.
 func TestTransactionCapacity(t *testing.T) {
 	db := open(t, t.TempDir())
 	defer db.Close()
 	ctx := context.Background()
 	now := time.Now()
 	err := db.Update(ctx, func(tx meta.Tx) error {
-		for i := range 400 / 3 {
+		for i := range 160 / 3 {
 			c := &meta.Chunk{ID: meta.ID{byte(i), byte(i >> 8), 1}, Size: meta.DefaultChunkSize, Redundancy: 3,
 				Expires: now, Autorenew: true}
 			for range 3 {
@@ -455,11 +458,11 @@ func TestTransactionCapacity(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("400 signed links in one transaction: %v", err)
+		t.Fatalf("160 signed links in one transaction: %v", err)
 	}
 	file := meta.ID{0xf1}
 	err = db.Update(ctx, func(tx meta.Tx) error {
-		for i := range 2000 {
+		for i := range 1000 {
 			id := meta.ID{byte(i), byte(i >> 8), 2}
 			c := &meta.Chunk{ID: id, Size: meta.DefaultChunkSize, State: meta.ChunkUploading, Redundancy: 3,
 				Expires: now, Refs: 1, Autorenew: true}
@@ -473,7 +476,7 @@ func TestTransactionCapacity(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("2000 chunk references in one transaction: %v", err)
+		t.Fatalf("1000 chunk references in one transaction: %v", err)
 	}
 }
 
@@ -558,5 +561,72 @@ func TestBadgerLoggerLevels(t *testing.T) {
 		if !strings.Contains(out, "slow write") {
 			t.Errorf("at %v: warning lost:\n%s", c.level, out)
 		}
+	}
+}
+
+// A store that a release with 8 MiB memtables left with an unflushed
+// write-ahead log (it was killed) opens, with every record in it: replayed
+// into this release's smaller memtable, that log would overflow its arena
+// and badger would end the process.
+func TestOpenAfterCrashOfLargerMemtables(t *testing.T) {
+	dir, crashed := t.TempDir(), t.TempDir()
+	old, err := badger.Open(storeOptions(dir, nil, earlierMemTableSize).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := bytes.Repeat([]byte{7}, 1000)
+	const n = 6000 // ~6 MiB: more than a memtable of this release holds
+	for start := 0; start < n; start += 500 {
+		err := old.Update(func(txn *badger.Txn) error {
+			for i := start; i < start+500; i++ {
+				if err := txn.Set(key(pKV, fmt.Appendf(nil, "crash/%05d", i)), value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The kill: a copy of the files as they are now, the log unflushed.
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := false
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem = mem || (strings.HasSuffix(e.Name(), ".mem") && len(b) > 2*memTableSize)
+		if err := os.WriteFile(filepath.Join(crashed, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !mem {
+		t.Fatalf("no write-ahead log of the larger memtables to replay: %v", ents)
+	}
+
+	db := open(t, crashed)
+	defer db.Close()
+	err = db.View(context.Background(), func(tx meta.Tx) error {
+		for i := range n {
+			v, err := tx.Get(fmt.Sprintf("crash/%05d", i))
+			if err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			if !bytes.Equal(v, value) {
+				return fmt.Errorf("record %d: %d bytes, want %d", i, len(v), len(value))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
