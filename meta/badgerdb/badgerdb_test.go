@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -628,5 +629,65 @@ func TestOpenAfterCrashOfLargerMemtables(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The chunk list of a file of 4 GiB (16,384 chunks, 512 KiB) is past the
+// value threshold and goes to badger's value log, not the tables; it
+// reads back whole, before and after a reopen.
+func TestLargeChunkListInValueLog(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	ctx := context.Background()
+	f := &meta.File{ID: meta.ID{0xbe}, Size: 4 << 30, ChunkSize: meta.DefaultChunkSize, Refs: 1}
+	for i := range 16384 {
+		f.Chunks = append(f.Chunks, meta.ID{byte(i), byte(i >> 8), 0xcc})
+	}
+	if 32*len(f.Chunks) < valueThreshold {
+		t.Fatalf("chunk list of %d bytes is under the value threshold", 32*len(f.Chunks))
+	}
+	check := func(db *DB, when string) {
+		t.Helper()
+		err := db.View(ctx, func(tx meta.Tx) error {
+			got, err := tx.FileChunks(f.ID)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(got, f.Chunks) {
+				return fmt.Errorf("%d chunks, want %d", len(got), len(f.Chunks))
+			}
+			_, err = tx.File(f.ID)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+	}
+	if err := db.Update(ctx, func(tx meta.Tx) error { return tx.PutFile(f) }); err != nil {
+		t.Fatal(err)
+	}
+	check(db, "written")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, dir)
+	defer db.Close()
+	check(db, "reopened")
+	// The tables' files, not TableInfo.OnDiskSize: that counts the values
+	// a table points to in the value log too.
+	ssts, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil || len(ssts) == 0 {
+		t.Fatalf("no table written: %v", err)
+	}
+	var tables int64
+	for _, p := range ssts {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables += fi.Size()
+	}
+	if tables >= int64(32*len(f.Chunks)) {
+		t.Errorf("tables hold %d bytes: the %d-byte chunk list is in them, not in the value log", tables, 32*len(f.Chunks))
 	}
 }
