@@ -131,6 +131,8 @@ const (
 	earlierMemTableSize = 8 << 20
 )
 
+// storeOptions is badger's configuration of the store in dir, with
+// memtables of memTable bytes.
 func storeOptions(dir string, log *slog.Logger, memTable int64) badger.Options {
 	opts := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
