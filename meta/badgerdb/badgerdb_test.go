@@ -437,7 +437,7 @@ func TestTransactionCapacity(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	err := db.Update(ctx, func(tx meta.Tx) error {
-		for i := range 160 / 3 {
+		for i := range 256 / 3 {
 			c := &meta.Chunk{ID: meta.ID{byte(i), byte(i >> 8), 1}, Size: meta.DefaultChunkSize, Redundancy: 3,
 				Expires: now, Autorenew: true}
 			for range 3 {
@@ -459,7 +459,7 @@ func TestTransactionCapacity(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("160 signed links in one transaction: %v", err)
+		t.Fatalf("255 signed links in one transaction: %v", err)
 	}
 	file := meta.ID{0xf1}
 	err = db.Update(ctx, func(tx meta.Tx) error {
