@@ -93,6 +93,11 @@ type DB struct {
 	// chunk. Both under imu.
 	hot     map[meta.ID]*hotChunk
 	pending map[meta.ID]int
+
+	// stop ends the value log's collector (collect), gcDone says it did.
+	stop     chan struct{}
+	stopOnce sync.Once
+	gcDone   chan struct{}
 }
 
 var _ meta.Store = (*DB)(nil)
@@ -100,6 +105,15 @@ var _ meta.Store = (*DB)(nil)
 // tableCompression is how new tables are written (see Open); a variable so
 // that a test can write tables as earlier releases did.
 var tableCompression = options.None
+
+// valueLogFileSize is the size at which badger starts a new value log
+// file; a variable so that a test can fill several without writing
+// hundreds of megabytes.
+var valueLogFileSize int64 = 128 << 20
+
+// valueLogGCEvery is how often the store rewrites value log files that are
+// mostly garbage (see CollectValueLog).
+var valueLogGCEvery = 10 * time.Minute
 
 // Badger's sizes for the store. Badger builds every table (a memtable's
 // flush, a compaction's output) in an allocator from a pool of eight that
@@ -124,7 +138,7 @@ const (
 	// valueThreshold keeps records in the LSM, where they are small and
 	// read often; badger requires it at most its transaction limit, 15%
 	// of a memtable (460 KiB). Only the chunk list of a file of 3.5 GiB or
-	// more goes to the value log.
+	// more goes to the value log, whose garbage CollectValueLog frees.
 	valueThreshold = 448 << 10
 	// earlierMemTableSize is what releases before this one used: their
 	// write-ahead logs can hold more than a memtable of memTableSize.
@@ -145,7 +159,7 @@ func storeOptions(dir string, log *slog.Logger, memTable int64) badger.Options {
 		// cache) would take twice that by themselves.
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20).
-		WithValueLogFileSize(128 << 20).
+		WithValueLogFileSize(valueLogFileSize).
 		// An upload rewrites every link at each of its states: ~180 MB
 		// of records per GiB at redundancy 3, so memtables fill and flush
 		// all the time (see memTableSize).
@@ -192,7 +206,8 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open metadata store %s: %w", dir, err)
 	}
 	d := &DB{db: db, log: log, inflight: make(map[meta.ID]struct{}),
-		hot: make(map[meta.ID]*hotChunk), pending: make(map[meta.ID]int)}
+		hot: make(map[meta.ID]*hotChunk), pending: make(map[meta.ID]int),
+		stop: make(chan struct{}), gcDone: make(chan struct{})}
 	err = db.View(func(txn *badger.Txn) error {
 		return (&tx{txn: txn}).scan([]byte{pUpload}, false, func(k, _ []byte) error {
 			var id meta.ID
@@ -213,7 +228,63 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open metadata store %s: read records in flight: %w", dir, err)
 	}
+	go d.collect()
 	return d, nil
+}
+
+// collect runs CollectValueLog every valueLogGCEvery until Close.
+func (d *DB) collect() {
+	defer close(d.gcDone)
+	t := time.NewTicker(valueLogGCEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+		n, err := d.CollectValueLog()
+		switch {
+		case err != nil:
+			d.log.Warn("collect the metadata store's value log", "err", err)
+		case n > 0:
+			d.log.Info("collected the metadata store's value log", "files rewritten", n)
+		}
+	}
+}
+
+// valueLogDiscardRatio is the share of garbage at which a value log file
+// is rewritten: at most half of the space the value log takes is garbage,
+// beside the file badger writes to.
+const valueLogDiscardRatio = 0.5
+
+// CollectValueLog rewrites, one after the other, the value log files that
+// are at least half garbage, and returns how many it rewrote. Values of
+// valueThreshold bytes or more (the chunk lists of the largest files) live
+// in the value log, and badger frees none of their space by itself: every
+// rewrite or deletion of such a file would leave its old list there for
+// good. Badger learns what is garbage when compactions drop the keys that
+// pointed to it, and never rewrites the file it is writing to.
+func (d *DB) CollectValueLog() (int, error) {
+	n := 0
+	for {
+		select {
+		case <-d.stop:
+			return n, nil
+		default:
+		}
+		err := d.db.RunValueLogGC(valueLogDiscardRatio)
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
+			// Nothing (more) worth rewriting, or a collection already
+			// under way.
+			return n, nil
+		default:
+			return n, fmt.Errorf("value log GC: %w", err)
+		}
+	}
 }
 
 // flushEarlierLogs flushes the write-ahead logs (.mem files) that an
@@ -299,8 +370,13 @@ func (d *DB) indexLinkIDs() error {
 	return nil
 }
 
-// Close flushes and closes the store.
-func (d *DB) Close() error { return d.db.Close() }
+// Close stops the value log's collector, then flushes and closes the
+// store.
+func (d *DB) Close() error {
+	d.stopOnce.Do(func() { close(d.stop) })
+	<-d.gcDone
+	return d.db.Close()
+}
 
 // Sync forces what was written to stable storage.
 func (d *DB) Sync() error { return d.db.Sync() }

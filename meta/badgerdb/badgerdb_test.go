@@ -691,3 +691,105 @@ func TestLargeChunkListInValueLog(t *testing.T) {
 		t.Errorf("tables hold %d bytes: the %d-byte chunk list is in them, not in the value log", tables, 32*len(f.Chunks))
 	}
 }
+
+// TestValueLogCollected rewrites the chunk list of a 4 GiB file 24 times (a
+// large file saved again and again), and then deletes the file: the old
+// lists, in the value log, are garbage, and CollectValueLog must give
+// their space back while the records still in use read back whole.
+func TestValueLogCollected(t *testing.T) {
+	defer func(n int64) { valueLogFileSize = n }(valueLogFileSize)
+	valueLogFileSize = 2 << 20
+	dir := t.TempDir()
+	ctx := context.Background()
+	db := open(t, dir)
+	list := func(v int) []meta.ID {
+		ids := make([]meta.ID, 16384)
+		for i := range ids {
+			ids[i] = meta.ID{byte(i), byte(i >> 8), byte(v), 0xcc}
+		}
+		return ids
+	}
+	big := &meta.File{ID: meta.ID{0xbe}, Size: 4 << 30, ChunkSize: meta.DefaultChunkSize, Refs: 1}
+	kept := &meta.File{ID: meta.ID{0xbf}, Size: 4 << 30, ChunkSize: meta.DefaultChunkSize, Refs: 1, Chunks: list(200)}
+	put := func(f *meta.File) {
+		t.Helper()
+		if err := db.Update(ctx, func(tx meta.Tx) error { return tx.PutFile(f) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(kept)
+	for v := range 24 {
+		big.Chunks = list(v)
+		put(big)
+	}
+	if err := db.Update(ctx, func(tx meta.Tx) error { return tx.DeleteFile(big.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	vlogs := func() (n int, size int64) {
+		t.Helper()
+		ps, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size += fi.Size()
+		}
+		return len(ps), size
+	}
+	files, before := vlogs()
+	if files < 5 || before < 12<<20 {
+		t.Fatalf("%d value log files of %d bytes in all: the chunk lists did not go to the value log", files, before)
+	}
+	// Badger learns what is garbage from the compactions that drop the
+	// keys pointing to it. Four flushes (a close flushes the memtable)
+	// make four level-0 tables, one more than a compaction waits for.
+	for i := range 4 {
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db = open(t, dir)
+		put(&meta.File{ID: meta.ID{0xc0, byte(i)}, Size: 1, Refs: 1, Chunks: list(100 + i)[:1]})
+	}
+	if err := db.db.Flatten(1); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.CollectValueLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files2, after := vlogs()
+	t.Logf("value log: %d files, %d bytes; %d rewritten; then %d files, %d bytes", files, before, n, files2, after)
+	if n == 0 || after > before/2 {
+		t.Errorf("value log of %d bytes after collection (%d files rewritten), %d before", after, n, before)
+	}
+	check := func(db *DB, when string) {
+		t.Helper()
+		err := db.View(ctx, func(tx meta.Tx) error {
+			got, err := tx.FileChunks(kept.ID)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(got, kept.Chunks) {
+				return fmt.Errorf("%d chunks, want %d", len(got), len(kept.Chunks))
+			}
+			if _, err := tx.File(big.ID); !errors.Is(err, meta.ErrNotFound) {
+				return fmt.Errorf("deleted file: %v, want %v", err, meta.ErrNotFound)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+	}
+	check(db, "collected")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, dir)
+	defer db.Close()
+	check(db, "reopened")
+}
