@@ -348,6 +348,21 @@ func unlinked(f *os.File) bool {
 // checked says that the bytes matched the checksum written with them (a
 // mismatch is meta.ErrCorrupt).
 func (c *Cache) readPacked(id meta.ID, buf []byte) (b []byte, ok, checked bool, err error) {
+	return c.readPackedInto(id, func(n int) ([]byte, error) {
+		switch {
+		case buf == nil:
+			return make([]byte, n), nil
+		case len(buf) < n:
+			return nil, fmt.Errorf("chunk %s: %w for buffer of %d", id, meta.ErrTooLarge, len(buf))
+		}
+		return buf[:n], nil
+	})
+}
+
+// readPackedInto is readPacked reading into the slice that into returns
+// for the chunk's length; into may be called again if a Trim moves the
+// chunk meanwhile.
+func (c *Cache) readPackedInto(id meta.ID, into func(n int) ([]byte, error)) (b []byte, ok, checked bool, err error) {
 	var f *os.File
 	var loc chunkLoc
 	for attempt := 0; ; attempt++ {
@@ -370,16 +385,15 @@ func (c *Cache) readPacked(id meta.ID, buf []byte) (b []byte, ok, checked bool, 
 			return nil, false, false, nil
 		}
 	}
-	if buf == nil {
-		buf = make([]byte, loc.n)
-	} else if len(buf) < int(loc.n) {
-		return nil, true, false, fmt.Errorf("chunk %s: %w for buffer of %d", id, meta.ErrTooLarge, len(buf))
+	buf, err := into(int(loc.n))
+	if err != nil {
+		return nil, true, false, err
 	}
 	if _, err := f.ReadAt(buf[:loc.n], loc.off); err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			// Trim dropped the pack as we read: the chunk is elsewhere
 			// now, or gone.
-			return c.readPacked(id, buf)
+			return c.readPackedInto(id, into)
 		}
 		return nil, true, false, fmt.Errorf("chunk cache: read chunk %s: %w", id, err)
 	}
@@ -616,6 +630,39 @@ func noSpace(err error) error {
 		return fmt.Errorf("%w: %w", meta.ErrNoSpace, err)
 	}
 	return err
+}
+
+// getPooled is Get into a pooled buffer, which the caller releases.
+func (c *Cache) getPooled(id meta.ID) (buf *buffer, checked bool, err error) {
+	b, ok, checked, err := c.readPackedInto(id, func(n int) ([]byte, error) {
+		if buf != nil && cap(buf.full) >= n {
+			buf.b = buf.full[:n] // read again after a Trim moved it
+			return buf.b, nil
+		}
+		if buf != nil {
+			buf.release()
+		}
+		buf = getBuffer(n)
+		return buf.b, nil
+	})
+	if ok {
+		if err != nil && buf != nil {
+			buf.release()
+			buf = nil
+		} else if buf != nil {
+			buf.b = b
+		}
+		return buf, checked, err
+	}
+	if buf != nil {
+		buf.release()
+	}
+	// An older cache's chunk, one file each.
+	d, _, err := c.Get(id)
+	if err != nil {
+		return nil, false, err
+	}
+	return &buffer{b: d, full: d}, false, nil
 }
 
 // buffer is a pooled chunk-sized byte slice: sealing and retrieval reuse

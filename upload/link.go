@@ -351,12 +351,13 @@ func (e *Engine) sealLink(ctx context.Context, l *meta.Link) (*buffer, error) {
 	if err != nil && !e.cache.Has(l.Chunk) {
 		// Not here (a tree recovered from the network, or a cache lost):
 		// a repair copies the chunk from a replica that still holds it.
-		var d []byte
-		if d, err = e.chunk(ctx, l.Chunk); err == nil {
-			n = copy(b.b, d)
-			if perr := e.cache.Put(l.Chunk, d); perr != nil {
+		var c *chunkRef
+		if c, err = e.chunk(ctx, l.Chunk); err == nil {
+			n = copy(b.b, c.data())
+			if perr := e.cache.Put(l.Chunk, c.data()); perr != nil {
 				e.log.Warn("cache a fetched chunk", "chunk", l.Chunk, "err", perr)
 			}
+			c.release()
 		}
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -60,11 +61,12 @@ func (e *Engine) ReadAt(ctx context.Context, id meta.ID, p []byte, off int64) (i
 	start, n := off, 0
 	for n < len(p) && off < f.Size {
 		i := int(off / cs)
-		data, err := e.chunk(ctx, f.Chunks[i])
+		c, err := e.chunk(ctx, f.Chunks[i])
 		if err != nil {
 			return n, err
 		}
-		k := copy(p[n:], data[off-int64(i)*cs:])
+		k := copy(p[n:], c.data()[off-int64(i)*cs:])
+		c.release()
 		n += k
 		off += int64(k)
 	}
@@ -91,8 +93,8 @@ func (e *Engine) Get(ctx context.Context, id meta.ID, w io.Writer) error {
 	}
 	const window = 8
 	type result struct {
-		data []byte
-		err  error
+		c   *chunkRef
+		err error
 	}
 	pending := make([]chan result, 0, window)
 	next := 0
@@ -109,13 +111,16 @@ func (e *Engine) Get(ctx context.Context, id meta.ID, w io.Writer) error {
 	for next < len(f.Chunks) && len(pending) < window {
 		start()
 	}
+	// On an error the chunks still coming are left to the collector.
 	for len(pending) > 0 {
 		r := <-pending[0]
 		pending = pending[1:]
 		if r.err != nil {
 			return r.err
 		}
-		if _, err := w.Write(r.data); err != nil {
+		_, err := w.Write(r.c.data())
+		r.c.release()
+		if err != nil {
 			return err
 		}
 		if next < len(f.Chunks) {
@@ -134,34 +139,41 @@ func (e *Engine) prefetch(id meta.ID) {
 		defer e.wg.Done()
 		ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 		defer cancel()
-		if _, err := e.chunk(ctx, id); err != nil && e.ctx.Err() == nil {
-			e.log.Debug("read-ahead", "chunk", id, "err", err)
+		c, err := e.chunk(ctx, id)
+		if err != nil {
+			if e.ctx.Err() == nil {
+				e.log.Debug("read-ahead", "chunk", id, "err", err)
+			}
+			return
 		}
+		c.release() // it stays in the read cache
 	}()
 }
 
 // chunk returns the plaintext of chunk id: from memory, the local cache,
 // or its providers. Concurrent calls for one chunk share one fetch (a read
 // that catches up with its read-ahead waits for it instead of fetching the
-// chunk a second time).
-func (e *Engine) chunk(ctx context.Context, id meta.ID) ([]byte, error) {
+// chunk a second time). The caller releases what it gets, once it is done
+// with its bytes.
+func (e *Engine) chunk(ctx context.Context, id meta.ID) (*chunkRef, error) {
 	for {
-		if d := e.reads.chunk(id); d != nil {
-			return d, nil
+		if c := e.reads.chunk(id); c != nil {
+			return c, nil
 		}
 		f, leader := e.reads.join(id)
 		if leader {
-			d, err := e.load(ctx, id)
-			e.reads.land(id, f, d, err)
-			return d, err
+			c, err := e.load(ctx, id)
+			e.reads.land(id, f, c, err)
+			return c, err
 		}
 		select {
 		case <-f.done:
 		case <-ctx.Done():
+			e.reads.leave(f)
 			return nil, ctx.Err()
 		}
 		if f.err == nil {
-			return f.data, nil
+			return f.c, nil // land held it for us
 		}
 		if !errors.Is(f.err, context.Canceled) && !errors.Is(f.err, context.DeadlineExceeded) {
 			return nil, f.err
@@ -170,38 +182,78 @@ func (e *Engine) chunk(ctx context.Context, id meta.ID) ([]byte, error) {
 	}
 }
 
-// load reads chunk id from the local cache, else from its providers.
-func (e *Engine) load(ctx context.Context, id meta.ID) ([]byte, error) {
-	d, checked, err := e.cache.Get(id)
+// load reads chunk id from the local cache, else from its providers, and
+// keeps it in the read cache.
+func (e *Engine) load(ctx context.Context, id meta.ID) (*chunkRef, error) {
+	b, checked, err := e.cache.getPooled(id)
 	switch {
-	case err == nil && (checked || merkle.Keccak256(d) == id):
+	case err == nil && (checked || merkle.Keccak256(b.b) == id):
 		// Checked: the bytes are those PutFile hashed to id, or a fetch
 		// verified, when they went in.
-		e.reads.putChunk(id, d)
-		return d, nil
+		return e.reads.putChunk(id, newChunkRef(b)), nil
 	case err == nil || errors.Is(err, meta.ErrCorrupt):
 		e.log.Warn("cached chunk is corrupt; fetching it again", "chunk", id, "err", err)
+		if b != nil {
+			b.release()
+		}
 		_ = e.cache.Remove(id)
 	}
-	d, err = e.fetch(ctx, id)
+	b, err = e.fetch(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	e.reads.putChunk(id, d)
-	return d, nil
+	return e.reads.putChunk(id, newChunkRef(b)), nil
+}
+
+// chunkRef is a chunk's plaintext in a pooled buffer, shared by the read
+// cache and the readers it hands it to. Each holder releases its
+// reference once done with the bytes; the last one gives the buffer back
+// for the next chunk. A cold get of 256 MiB allocated 315 MB and ran 14-16
+// collections with a new buffer per chunk; 64-87 MB and 3-6 with these.
+// A reference never released leaves the buffer to the collector; one
+// released twice is a bug that would hand the bytes to another chunk
+// while a reader still copies them, so it panics.
+type chunkRef struct {
+	buf  *buffer
+	refs atomic.Int32
+}
+
+// newChunkRef holds b with one reference, the caller's.
+func newChunkRef(b *buffer) *chunkRef {
+	c := &chunkRef{buf: b}
+	c.refs.Store(1)
+	return c
+}
+
+func (c *chunkRef) data() []byte { return c.buf.b }
+
+func (c *chunkRef) hold() { c.refs.Add(1) }
+
+func (c *chunkRef) release() {
+	switch n := c.refs.Add(-1); {
+	case n == 0:
+		b := c.buf
+		c.buf = nil
+		b.release()
+	case n < 0:
+		panic("upload: chunk buffer released more often than held")
+	}
 }
 
 // flight is one fetch of a chunk that others may wait for.
 type flight struct {
 	done chan struct{}
-	data []byte
+	c    *chunkRef // held once for each waiter when it landed
 	err  error
+	// Under readCache.mu: the waiters, and whether it landed.
+	waiters int
+	landed  bool
 }
 
 // fetch gets chunk id from the providers of its signed links, fastest
 // first, failing over on any error; every segment is checked against the
 // link's tree (and the opened chunk of a shared link against its id).
-func (e *Engine) fetch(ctx context.Context, id meta.ID) ([]byte, error) {
+func (e *Engine) fetch(ctx context.Context, id meta.ID) (*buffer, error) {
 	var links []*meta.Link
 	err := e.store.View(ctx, func(tx meta.Tx) (err error) {
 		links, err = tx.Links(id)
@@ -234,7 +286,8 @@ func (e *Engine) fetch(ctx context.Context, id meta.ID) ([]byte, error) {
 	return nil, fmt.Errorf("chunk %s: %w: %w", id, meta.ErrUnavailable, errors.Join(errs...))
 }
 
-func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
+// fetchLink returns l's chunk, opened, in a pooled buffer.
+func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) (*buffer, error) {
 	p, err := peer.Decode(l.Provider)
 	if err != nil {
 		return nil, err
@@ -248,7 +301,8 @@ func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
 	}
 	// Each segment is opened into place as it is checked: the reply's
 	// buffer is read once.
-	out := make([]byte, l.SealedLen)
+	buf := getBuffer(int(l.SealedLen))
+	out := buf.b
 	open := seal.NewOpener(e.linkKey(l))
 	per := max(1, maxFetchBytes/l.SegmentSize)
 	for first := 0; first < len(l.Segments); first += per {
@@ -265,11 +319,14 @@ func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
 			return nil
 		})
 		cancel()
-		if err != nil {
-			return nil, err
+		if err == nil && got != count {
+			err = fmt.Errorf("%w: got %d segments, want %d", meta.ErrCorrupt, got, count)
 		}
-		if got != count {
-			return nil, fmt.Errorf("%w: got %d segments, want %d", meta.ErrCorrupt, got, count)
+		if err != nil {
+			// ReadSegments calls back only before it returns: nothing
+			// writes into buf any more.
+			buf.release()
+			return nil, err
 		}
 	}
 	// Every segment matched the link's tree, and that tree's root is one
@@ -280,9 +337,10 @@ func (e *Engine) fetchLink(ctx context.Context, l *meta.Link) ([]byte, error) {
 	// slowest step of a read by far) proves nothing more. A shared link's
 	// key came from someone else's tag, so what it opens is checked.
 	if l.Key != nil && merkle.Keccak256(out) != l.Chunk {
+		buf.release()
 		return nil, fmt.Errorf("%w: opened chunk does not hash to %s", meta.ErrCorrupt, l.Chunk)
 	}
-	return out, nil
+	return buf, nil
 }
 
 func (e *Engine) orderByLatency(links []*meta.Link) {
@@ -313,15 +371,14 @@ type readCache struct {
 	max      int
 	order    *list.List // of meta.ID, most recent first
 	chunks   map[meta.ID]*list.Element
-	data     map[meta.ID][]byte
 	files    map[meta.ID]*meta.File
 	lastEnd  map[meta.ID]int64 // furthest end read, per file
 	fetching map[meta.ID]*flight
 }
 
 type lruEntry struct {
-	id   meta.ID
-	data []byte
+	id meta.ID
+	c  *chunkRef // one reference is the cache's
 }
 
 func newReadCache(n int) *readCache {
@@ -329,7 +386,8 @@ func newReadCache(n int) *readCache {
 		files: make(map[meta.ID]*meta.File), lastEnd: make(map[meta.ID]int64), fetching: make(map[meta.ID]*flight)}
 }
 
-func (r *readCache) chunk(id meta.ID) []byte {
+// chunk returns chunk id, held for the caller, if it is in memory.
+func (r *readCache) chunk(id meta.ID) *chunkRef {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	el, ok := r.chunks[id]
@@ -337,22 +395,33 @@ func (r *readCache) chunk(id meta.ID) []byte {
 		return nil
 	}
 	r.order.MoveToFront(el)
-	return el.Value.(*lruEntry).data
+	c := el.Value.(*lruEntry).c
+	c.hold()
+	return c
 }
 
-func (r *readCache) putChunk(id meta.ID, d []byte) {
+// putChunk keeps c (holding it once more) as chunk id, and returns it.
+// If id is in memory already, c is released and the one kept returned.
+func (r *readCache) putChunk(id meta.ID, c *chunkRef) *chunkRef {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if el, ok := r.chunks[id]; ok {
 		r.order.MoveToFront(el)
-		return
+		kept := el.Value.(*lruEntry).c
+		kept.hold()
+		c.release()
+		return kept
 	}
-	r.chunks[id] = r.order.PushFront(&lruEntry{id, d})
+	c.hold()
+	r.chunks[id] = r.order.PushFront(&lruEntry{id, c})
 	for r.order.Len() > r.max {
 		el := r.order.Back()
 		r.order.Remove(el)
-		delete(r.chunks, el.Value.(*lruEntry).id)
+		e := el.Value.(*lruEntry)
+		delete(r.chunks, e.id)
+		e.c.release()
 	}
+	return c
 }
 
 func (r *readCache) file(id meta.ID) *meta.File {
@@ -407,6 +476,7 @@ func (r *readCache) join(id meta.ID) (f *flight, leader bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if f := r.fetching[id]; f != nil {
+		f.waiters++
 		return f, false
 	}
 	f = &flight{done: make(chan struct{})}
@@ -414,15 +484,34 @@ func (r *readCache) join(id meta.ID) (f *flight, leader bool) {
 	return f, true
 }
 
-// land ends a fetch: its waiters get its outcome.
-func (r *readCache) land(id meta.ID, f *flight, d []byte, err error) {
+// land ends a fetch: its waiters get its outcome, c held once for each.
+func (r *readCache) land(id meta.ID, f *flight, c *chunkRef, err error) {
 	r.mu.Lock()
 	if r.fetching[id] == f {
 		delete(r.fetching, id)
 	}
+	f.landed = true
+	if err == nil {
+		c.refs.Add(int32(f.waiters))
+	}
+	f.c, f.err = c, err
 	r.mu.Unlock()
-	f.data, f.err = d, err
 	close(f.done)
+}
+
+// leave is a waiter of f giving up: it will not take the chunk.
+func (r *readCache) leave(f *flight) {
+	r.mu.Lock()
+	if !f.landed {
+		f.waiters--
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	<-f.done // closed right after landed was set
+	if f.err == nil {
+		f.c.release()
+	}
 }
 
 func (r *readCache) forgetFile(id meta.ID) {

@@ -37,7 +37,7 @@ func TestSequentialToleratesReordering(t *testing.T) {
 }
 
 // Concurrent fetches of one chunk share one flight; its outcome reaches
-// every waiter.
+// every waiter, each holding the chunk once.
 func TestFlightsAreShared(t *testing.T) {
 	r := newReadCache(4)
 	id := meta.ID{1}
@@ -61,14 +61,21 @@ func TestFlightsAreShared(t *testing.T) {
 				return
 			}
 			<-g.done
-			if string(g.data) != "data" || g.err != nil {
-				t.Errorf("waiter got %q, %v", g.data, g.err)
+			if g.err != nil || string(g.c.data()) != "data" {
+				t.Errorf("waiter got %v", g.err)
+				return
 			}
+			g.c.release()
 		}()
 	}
 	joined.Wait()
-	r.land(id, f, []byte("data"), nil)
+	c := newChunkRef(bufferOf("data"))
+	r.land(id, f, c, nil)
 	wg.Wait()
+	if n := c.refs.Load(); n != 1 {
+		t.Errorf("after every waiter released it, the chunk is held %d times, want 1 (the leader's)", n)
+	}
+	c.release()
 	if !r.wanted(id) {
 		t.Error("after the fetch landed (not put in the LRU), the chunk is not wanted")
 	}
@@ -81,4 +88,81 @@ func TestFlightsAreShared(t *testing.T) {
 	if g.err == nil {
 		t.Error("the failure did not reach the flight")
 	}
+}
+
+func bufferOf(s string) *buffer {
+	b := getBuffer(len(s))
+	copy(b.b, s)
+	return b
+}
+
+// A waiter that gives up before the fetch lands is not counted; one that
+// gives up after it releases what land held for it.
+func TestFlightWaiterLeaves(t *testing.T) {
+	for _, after := range []bool{false, true} {
+		r := newReadCache(4)
+		id := meta.ID{2}
+		f, _ := r.join(id)
+		g, leader := r.join(id)
+		if leader {
+			t.Fatal("second join leads")
+		}
+		c := newChunkRef(bufferOf("x"))
+		if after {
+			r.land(id, f, c, nil)
+			r.leave(g)
+		} else {
+			r.leave(g)
+			r.land(id, f, c, nil)
+		}
+		if n := c.refs.Load(); n != 1 {
+			t.Errorf("left after landing %v: held %d times, want 1", after, n)
+		}
+	}
+}
+
+// The read cache holds what it keeps once, and lets it go when it evicts
+// it; a reader's hold outlives the eviction, so the buffer is reused only
+// after the last release.
+func TestReadCacheHoldsAndReleases(t *testing.T) {
+	r := newReadCache(2)
+	a := r.putChunk(meta.ID{1}, newChunkRef(bufferOf("a")))
+	if n := a.refs.Load(); n != 2 {
+		t.Fatalf("kept chunk held %d times, want 2 (caller and cache)", n)
+	}
+	got := r.chunk(meta.ID{1})
+	if got != a || a.refs.Load() != 3 {
+		t.Fatalf("chunk from memory: %p held %d times, want %p held 3", got, a.refs.Load(), a)
+	}
+	got.release()
+	a.release() // the caller of putChunk is done
+	// The same chunk put again: the kept one comes back, the new one goes.
+	dup := newChunkRef(bufferOf("a"))
+	if again := r.putChunk(meta.ID{1}, dup); again != a {
+		t.Error("a chunk put twice is kept twice")
+	} else {
+		again.release()
+	}
+	if dup.refs.Load() != 0 || dup.buf != nil {
+		t.Error("the duplicate was not released")
+	}
+	reader := r.chunk(meta.ID{1})
+	r.putChunk(meta.ID{2}, newChunkRef(bufferOf("b"))).release()
+	r.putChunk(meta.ID{3}, newChunkRef(bufferOf("c"))).release() // evicts 1
+	if r.chunk(meta.ID{1}) != nil {
+		t.Fatal("chunk 1 was not evicted")
+	}
+	if n := reader.refs.Load(); n != 1 || string(reader.data()) != "a" {
+		t.Fatalf("evicted while read: held %d times, %q", n, reader.data())
+	}
+	reader.release()
+	if reader.buf != nil {
+		t.Error("the last release did not give the buffer back")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a second release of the last reference did not panic")
+		}
+	}()
+	reader.release()
 }

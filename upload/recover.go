@@ -227,7 +227,9 @@ func (e *Engine) Adopt(ctx context.Context, id meta.ID, pol *meta.Policy) error 
 	if err != nil {
 		return fmt.Errorf("chunkinfo of %s: %w", id, err)
 	}
-	ids, size, err := chunkinfo.DecodeFile(info)
+	infoLen := len(info.data())
+	ids, size, err := chunkinfo.DecodeFile(info.data()) // copies what it keeps
+	info.release()
 	if err != nil {
 		return fmt.Errorf("chunkinfo of %s: %w", id, err)
 	}
@@ -235,7 +237,7 @@ func (e *Engine) Adopt(ctx context.Context, id meta.ID, pol *meta.Policy) error 
 	if pol != nil {
 		p = *pol
 	}
-	cs, err := e.adoptChunks(ctx, id, len(info), ids, size, p)
+	cs, err := e.adoptChunks(ctx, id, infoLen, ids, size, p)
 	if err != nil {
 		return err
 	}
