@@ -18,10 +18,13 @@ run: build
 	bin/pointfs mount $(MNT)
 	@echo "mounted on $(MNT): cp files in, getfattr -d -m point FILE, then bin/pointfs unmount $(MNT)"
 
-# The whole suite, as CI runs it.
+# The whole suite, as CI runs it. Readers share reference-counted chunk
+# buffers (upload/read.go): the tests of that sharing run under the race
+# detector too.
 test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
+	$(GO) test -count=1 -race -run 'TestConcurrentReadsShareBuffers|TestFlight|TestReadCache' ./upload
 
 # Benchmarks: Go benchmarks of the hot paths, then the end-to-end scripts
 # that compare pointfs with the native disk in the same run.
