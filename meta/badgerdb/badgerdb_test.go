@@ -639,30 +639,11 @@ func TestLargeChunkListInValueLog(t *testing.T) {
 	dir := t.TempDir()
 	db := open(t, dir)
 	ctx := context.Background()
-	f := &meta.File{ID: meta.ID{0xbe}, Size: 4 << 30, ChunkSize: meta.DefaultChunkSize, Refs: 1}
-	for i := range 16384 {
-		f.Chunks = append(f.Chunks, meta.ID{byte(i), byte(i >> 8), 0xcc})
-	}
+	f := &meta.File{ID: meta.ID{0xbe}, Size: 4 << 30, ChunkSize: meta.DefaultChunkSize, Refs: 1, Chunks: bigChunkList(0)}
 	if 32*len(f.Chunks) < valueThreshold {
 		t.Fatalf("chunk list of %d bytes is under the value threshold", 32*len(f.Chunks))
 	}
-	check := func(db *DB, when string) {
-		t.Helper()
-		err := db.View(ctx, func(tx meta.Tx) error {
-			got, err := tx.FileChunks(f.ID)
-			if err != nil {
-				return err
-			}
-			if !slices.Equal(got, f.Chunks) {
-				return fmt.Errorf("%d chunks, want %d", len(got), len(f.Chunks))
-			}
-			_, err = tx.File(f.ID)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", when, err)
-		}
-	}
+	check := func(db *DB, when string) { t.Helper(); checkChunkList(t, db, f, when) }
 	if err := db.Update(ctx, func(tx meta.Tx) error { return tx.PutFile(f) }); err != nil {
 		t.Fatal(err)
 	}
@@ -702,15 +683,8 @@ func TestValueLogCollected(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	db := open(t, dir)
-	list := func(v int) []meta.ID {
-		ids := make([]meta.ID, 16384)
-		for i := range ids {
-			ids[i] = meta.ID{byte(i), byte(i >> 8), byte(v), 0xcc}
-		}
-		return ids
-	}
 	big := &meta.File{ID: meta.ID{0xbe}, Size: 4 << 30, ChunkSize: meta.DefaultChunkSize, Refs: 1}
-	kept := &meta.File{ID: meta.ID{0xbf}, Size: 4 << 30, ChunkSize: meta.DefaultChunkSize, Refs: 1, Chunks: list(200)}
+	kept := &meta.File{ID: meta.ID{0xbf}, Size: 4 << 30, ChunkSize: meta.DefaultChunkSize, Refs: 1, Chunks: bigChunkList(200)}
 	put := func(f *meta.File) {
 		t.Helper()
 		if err := db.Update(ctx, func(tx meta.Tx) error { return tx.PutFile(f) }); err != nil {
@@ -719,7 +693,7 @@ func TestValueLogCollected(t *testing.T) {
 	}
 	put(kept)
 	for v := range 24 {
-		big.Chunks = list(v)
+		big.Chunks = bigChunkList(byte(v))
 		put(big)
 	}
 	if err := db.Update(ctx, func(tx meta.Tx) error { return tx.DeleteFile(big.ID) }); err != nil {
@@ -752,7 +726,7 @@ func TestValueLogCollected(t *testing.T) {
 			t.Fatal(err)
 		}
 		db = open(t, dir)
-		put(&meta.File{ID: meta.ID{0xc0, byte(i)}, Size: 1, Refs: 1, Chunks: list(100 + i)[:1]})
+		put(&meta.File{ID: meta.ID{0xc0, byte(i)}, Size: 1, Refs: 1, Chunks: []meta.ID{{0xc1, byte(i)}}})
 	}
 	if err := db.db.Flatten(1); err != nil {
 		t.Fatal(err)
@@ -768,21 +742,13 @@ func TestValueLogCollected(t *testing.T) {
 	}
 	check := func(db *DB, when string) {
 		t.Helper()
+		checkChunkList(t, db, kept, when)
 		err := db.View(ctx, func(tx meta.Tx) error {
-			got, err := tx.FileChunks(kept.ID)
-			if err != nil {
-				return err
-			}
-			if !slices.Equal(got, kept.Chunks) {
-				return fmt.Errorf("%d chunks, want %d", len(got), len(kept.Chunks))
-			}
-			if _, err := tx.File(big.ID); !errors.Is(err, meta.ErrNotFound) {
-				return fmt.Errorf("deleted file: %v, want %v", err, meta.ErrNotFound)
-			}
-			return nil
+			_, err := tx.File(big.ID)
+			return err
 		})
-		if err != nil {
-			t.Fatalf("%s: %v", when, err)
+		if !errors.Is(err, meta.ErrNotFound) {
+			t.Fatalf("%s: deleted file: %v, want %v", when, err, meta.ErrNotFound)
 		}
 	}
 	check(db, "collected")
@@ -792,4 +758,34 @@ func TestValueLogCollected(t *testing.T) {
 	db = open(t, dir)
 	defer db.Close()
 	check(db, "reopened")
+}
+
+// bigChunkList is the chunk list of a 4 GiB file (512 KiB, past the value
+// threshold); v tells lists apart.
+func bigChunkList(v byte) []meta.ID {
+	ids := make([]meta.ID, 16384)
+	for i := range ids {
+		ids[i] = meta.ID{byte(i), byte(i >> 8), v, 0xcc}
+	}
+	return ids
+}
+
+// checkChunkList fails t unless db holds f's record and its whole chunk
+// list.
+func checkChunkList(t *testing.T, db *DB, f *meta.File, when string) {
+	t.Helper()
+	err := db.View(context.Background(), func(tx meta.Tx) error {
+		got, err := tx.FileChunks(f.ID)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, f.Chunks) {
+			return fmt.Errorf("%d chunks, want %d", len(got), len(f.Chunks))
+		}
+		_, err = tx.File(f.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", when, err)
+	}
 }
