@@ -3,6 +3,7 @@ package upload_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -209,6 +210,46 @@ func TestExpiryWithAndWithoutAutorenew(t *testing.T) {
 				t.Errorf("chunk %d link at %s: renewals %d, expires %v, pledge %+v", cs.Index, l.Provider, l.Renewals, l.Expires, l.Pledge)
 			}
 		}
+	}
+}
+
+// A put asks a policy whose expiry has passed when a file is written after
+// the date set on it (a node keeps the absolute expiry). Every store request
+// would be declined and the file would read "uploading" for good: with
+// autorenew the file is kept for one more term from now; without, the put
+// and a policy change to it are refused. An expiry left unset is the
+// default one.
+func TestPastExpiry(t *testing.T) {
+	servers := startProviders(t, healthy(3)...)
+	c := openClient(t, t.TempDir(), servers, nil)
+	ctx := context.Background()
+	past := time.Now().Add(-time.Hour).Truncate(time.Second)
+	def := c.engine.DefaultPolicy()
+
+	renewed := putBytes(t, c.engine, randomBytes(t, 20<<10), &meta.Policy{Redundancy: 2, Expires: past, Autorenew: true})
+	unset := putBytes(t, c.engine, randomBytes(t, 20<<10), &meta.Policy{Redundancy: 2})
+	for _, id := range []meta.ID{renewed, unset} {
+		waitUploaded(t, c.engine, id, time.Minute)
+		st, err := c.engine.Status(ctx, id, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exp := st.File.Policy.Expires; exp.Before(def.Expires.Add(-time.Minute)) {
+			t.Errorf("file %s expires %v, want about %v", id, exp, def.Expires)
+		}
+	}
+
+	_, err := c.engine.PutFile(ctx, bytes.NewReader(randomBytes(t, 20<<10)), upload.PutOptions{
+		Policy: &meta.Policy{Redundancy: 2, Expires: past}})
+	if !errors.Is(err, meta.ErrInvalid) || !strings.Contains(err.Error(), "has passed") {
+		t.Fatalf("put with a passed expiry, no autorenew: %v, want ErrInvalid", err)
+	}
+	if err := c.engine.SetPolicy(ctx, renewed, meta.Policy{Redundancy: 3, Expires: past}); !errors.Is(err, meta.ErrInvalid) {
+		t.Fatalf("policy with a passed expiry, no autorenew: %v, want ErrInvalid", err)
+	}
+	st, _ := c.engine.Status(ctx, renewed, false)
+	if st.File.Policy.Redundancy != 2 || !st.File.Policy.Autorenew {
+		t.Errorf("refused policy change took effect: %+v", st.File.Policy)
 	}
 }
 

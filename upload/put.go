@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/pointfs/pointfs/meta"
 	"github.com/pointfs/pointfs/meta/chunkinfo"
@@ -31,6 +32,30 @@ func (e *Engine) DefaultPolicy() meta.Policy {
 	}
 }
 
+// checkPolicy validates pol for a put, filling in what it leaves unset. An
+// expiry that has passed would have every store request declined, and the
+// chunks would be retried for good while the file read "uploading": with
+// autorenew on, the file is kept for one more term from now, as a renewal
+// would have done; with it off, the put is refused. (A node's policy keeps
+// the absolute expiry set on it, or on its directory when it was made: a
+// file written after that date asks one that has passed.)
+func (e *Engine) checkPolicy(pol *meta.Policy) error {
+	if pol.Redundancy < 1 {
+		return fmt.Errorf("%w: redundancy %d", meta.ErrInvalid, pol.Redundancy)
+	}
+	now := e.cfg.Now()
+	switch {
+	case pol.Expires.IsZero():
+		pol.Expires = now.Add(e.cfg.Expiry).Truncate(timeUnit)
+	case pol.Expires.After(now):
+	case pol.Autorenew:
+		pol.Expires = now.Add(e.cfg.Expiry).Truncate(timeUnit)
+	default:
+		return fmt.Errorf("%w: expiry %s has passed and autorenew is off", meta.ErrInvalid, pol.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // registerBatch is how many chunks are registered per transaction while a
 // file is chunkified: their upload starts while the rest is still read.
 const registerBatch = 64
@@ -48,8 +73,8 @@ func (e *Engine) PutFile(ctx context.Context, r io.Reader, opts PutOptions) (id 
 	if opts.Policy != nil {
 		pol = *opts.Policy
 	}
-	if pol.Redundancy < 1 {
-		return meta.ID{}, fmt.Errorf("%w: redundancy %d", meta.ErrInvalid, pol.Redundancy)
+	if err := e.checkPolicy(&pol); err != nil {
+		return meta.ID{}, err
 	}
 	buf := getPutBuffer(e.cfg.ChunkSize, r)
 	defer buf.release()

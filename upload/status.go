@@ -141,8 +141,8 @@ func (e *Engine) Files(ctx context.Context) ([]*meta.File, error) {
 // back to uploading and the tick adds links; links beyond a lowered
 // redundancy are released (RELEASE).
 func (e *Engine) SetPolicy(ctx context.Context, id meta.ID, pol meta.Policy) error {
-	if pol.Redundancy < 1 {
-		return fmt.Errorf("%w: redundancy %d", meta.ErrInvalid, pol.Redundancy)
+	if err := e.checkPolicy(&pol); err != nil {
+		return err
 	}
 	var chunks []meta.ID
 	err := e.store.Update(ctx, func(tx meta.Tx) error {
