@@ -422,6 +422,30 @@ func TestWritePutRead(t *testing.T) {
 	}
 }
 
+// A file written after the expiry set on it (or on its directory when it
+// was made) is put with the default term: the engine refuses a put whose
+// expiry has passed, and the file would stay in the spool.
+func TestPutAfterTheNodesExpiry(t *testing.T) {
+	w := newWorld(t)
+	n, h := w.create(w.root, "late")
+	n.mu.Lock()
+	n.m.Policy = meta.Policy{Redundancy: 2, Expires: time.Now().Add(-time.Hour).Truncate(time.Second)}
+	n.mu.Unlock()
+	w.write(h, 0, []byte("written after the date"))
+	w.close_(h)
+	w.settle()
+	m, dirty, _ := n.state()
+	if dirty || m.File.IsZero() {
+		t.Fatalf("not put: dirty=%v %+v", dirty, m)
+	}
+	w.eng.mu.Lock()
+	pol := w.eng.pols[m.File]
+	w.eng.mu.Unlock()
+	if !pol.Expires.After(time.Now().Add(24*time.Hour)) || pol.Redundancy != 2 || pol.Autorenew {
+		t.Errorf("put with policy %+v, want redundancy 2, the default term, autorenew off", pol)
+	}
+}
+
 func TestSameContentTwoVersions(t *testing.T) {
 	// A node that switches from A to A (same content put again) must
 	// release exactly once.

@@ -226,8 +226,18 @@ func (u *uploader) worker() {
 }
 
 // putPolicy is the policy a put of a node with policy p asks: p's explicit
-// values, the engine's defaults for the rest.
-func (f *FS) putPolicy(p meta.Policy) meta.Policy { return fullPolicy(f.eng.DefaultPolicy(), p) }
+// values, the engine's defaults for the rest. A node keeps the absolute
+// expiry set on it (or on its directory when it was made); content written
+// after that date gets the default term of its own, as the versions put
+// before keep theirs. The engine refuses a put whose expiry has passed, and
+// the directories of a snapshot are put with these policies too: one
+// expired directory would stop every snapshot.
+func (f *FS) putPolicy(p meta.Policy) meta.Policy {
+	if !p.Expires.After(time.Now()) {
+		p.Expires = time.Time{}
+	}
+	return fullPolicy(f.eng.DefaultPolicy(), p)
+}
 
 // fullPolicy is node policy p over the defaults d: a node records only
 // what was set on it (or its directory when it was made).
