@@ -446,6 +446,49 @@ func TestPutAfterTheNodesExpiry(t *testing.T) {
 	}
 }
 
+// A policy change on a version whose term has ended with autorenew off is
+// kept on the node and not sent to the engine, which would refuse its
+// passed expiry; an expiry in the future then applies it all.
+func TestPolicyOfAnEndedVersion(t *testing.T) {
+	w := newWorld(t)
+	n, h := w.create(w.root, "ended")
+	w.write(h, 0, []byte("kept until yesterday"))
+	w.close_(h)
+	w.settle()
+	m, _, _ := n.state()
+	ended := meta.Policy{Redundancy: 3, Expires: time.Now().Add(-24 * time.Hour).Truncate(time.Second)}
+	w.eng.mu.Lock()
+	w.eng.pols[m.File] = ended
+	w.eng.mu.Unlock()
+	set := func(name, v string) error {
+		return n.Setxattr(ctx, &fuse.SetxattrRequest{Name: name, Xattr: []byte(v)})
+	}
+	if err := set("user.point.autorenew", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := set("user.point.redundancy", "4"); err != nil {
+		t.Fatalf("redundancy of an ended version: %v", err)
+	}
+	w.eng.mu.Lock()
+	got := w.eng.pols[m.File]
+	w.eng.mu.Unlock()
+	if got != ended {
+		t.Errorf("engine asked %+v for an ended version, want it left as %+v", got, ended)
+	}
+	if m, _, _ := n.state(); m.Policy.Redundancy != 4 {
+		t.Errorf("node keeps redundancy %d, want 4", m.Policy.Redundancy)
+	}
+	if err := set("user.point.expires", "+10d"); err != nil {
+		t.Fatal(err)
+	}
+	w.eng.mu.Lock()
+	got = w.eng.pols[m.File]
+	w.eng.mu.Unlock()
+	if got.Redundancy != 4 || !got.Expires.After(time.Now().Add(9*24*time.Hour)) || got.Autorenew {
+		t.Errorf("after a new expiry the engine has %+v, want redundancy 4, 10 days, no autorenew", got)
+	}
+}
+
 func TestSameContentTwoVersions(t *testing.T) {
 	// A node that switches from A to A (same content put again) must
 	// release exactly once.

@@ -615,5 +615,12 @@ func (f *FS) applyPolicy(ctx context.Context, n *node) error {
 		pol.Autorenew == st.File.Policy.Autorenew {
 		return nil
 	}
+	if !pol.Autorenew && !pol.Expires.After(time.Now()) {
+		// The version's term has ended and nothing renews it: there is
+		// nothing to change on the network (the engine refuses a passed
+		// expiry). The node keeps what was set: the next version is put
+		// with it, and an expiry in the future applies it all.
+		return nil
+	}
 	return f.eng.SetPolicy(ctx, id, pol)
 }
