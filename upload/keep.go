@@ -248,35 +248,39 @@ func (e *Engine) renew(ctx context.Context, l *meta.Link, c *meta.Chunk) error {
 	if err := e.PayRenewal(ctx, l, p, old, l.Expires); err != nil {
 		e.log.Info("renewal payment not acknowledged yet", "link", l.ID, "err", err) // retried (pay.go)
 	}
-	return e.store.Update(ctx, func(tx meta.Tx) error {
-		c, err := tx.Chunk(l.Chunk)
-		if err != nil {
+	return e.store.Update(ctx, func(tx meta.Tx) error { return extendTerm(tx, l.Chunk, until) })
+}
+
+// extendTerm makes chunk id, and the files using it that autorenew, end no
+// earlier than until.
+func extendTerm(tx meta.Tx, id meta.ID, until time.Time) error {
+	c, err := tx.Chunk(id)
+	if err != nil {
+		return err
+	}
+	if until.After(c.Expires) {
+		c.Expires = until
+		if err := tx.PutChunk(c); err != nil {
 			return err
 		}
-		if until.After(c.Expires) {
-			c.Expires = until
-			if err := tx.PutChunk(c); err != nil {
+	}
+	files, err := tx.ChunkFiles(id)
+	if err != nil {
+		return err
+	}
+	for _, fid := range files {
+		f, err := tx.File(fid)
+		if err != nil {
+			continue
+		}
+		if f.Policy.Autorenew && until.After(f.Policy.Expires) {
+			f.Policy.Expires = until
+			if err := tx.PutFile(f); err != nil {
 				return err
 			}
 		}
-		files, err := tx.ChunkFiles(l.Chunk)
-		if err != nil {
-			return err
-		}
-		for _, fid := range files {
-			f, err := tx.File(fid)
-			if err != nil {
-				continue
-			}
-			if f.Policy.Autorenew && until.After(f.Policy.Expires) {
-				f.Policy.Expires = until
-				if err := tx.PutFile(f); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // trim releases signed links beyond the chunk's redundancy (all of them

@@ -253,6 +253,38 @@ func TestPastExpiry(t *testing.T) {
 	}
 }
 
+// A chunk whose term ends before it is stored (the engine was down for all
+// of it, or held back) and that autorenews gets links for a term from now,
+// as a renewal would have given, and its file ends then too: links made
+// for the ended term would never count.
+func TestTermEndedBeforeUpload(t *testing.T) {
+	servers := startProviders(t, healthy(3)...)
+	clk := newClock()
+	c := openClient(t, t.TempDir(), servers, func(cfg *upload.Config) {
+		keepConfig(clk)(cfg)
+		cfg.HoldQuiet, cfg.HoldMax = 300*time.Millisecond, time.Hour
+	})
+	stop := writing(c.engine) // no link starts meanwhile
+	id := putBytes(t, c.engine, randomBytes(t, 300<<10), nil)
+	clk.Advance(5 * 24 * time.Hour) // past the 4-day term
+	stop()
+	waitUploaded(t, c.engine, id, time.Minute)
+	st, err := c.engine.Status(context.Background(), id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.File.Policy.Expires.After(clk.Now()) {
+		t.Errorf("file ends %v, before now (%v)", st.File.Policy.Expires, clk.Now())
+	}
+	for _, cs := range st.Chunks {
+		for _, l := range cs.Links {
+			if l.State == meta.LinkSigned && !l.Expires.After(clk.Now().Add(3*24*time.Hour)) {
+				t.Errorf("chunk %d: link ends %v, want a term from now (%v)", cs.Index, l.Expires, clk.Now())
+			}
+		}
+	}
+}
+
 func TestRedundancyRaisedAndLowered(t *testing.T) {
 	servers := startProviders(t, healthy(5)...)
 	c := openClient(t, t.TempDir(), servers, nil)

@@ -234,11 +234,20 @@ var errNoSlot = errors.New("every provider is busy")
 // created.
 func (e *Engine) newLink(ctx context.Context, c *meta.Chunk, holders, failed map[peer.ID]bool) (*meta.Link, peer.ID, error) {
 	sealedLen := int64(c.Size)
-	off, err := e.choose(c.Expires, sealedLen, holders, failed)
+	now := e.cfg.Now()
+	expires := c.Expires
+	if c.Autorenew && !expires.After(now) {
+		// The chunk's term ended before it was stored (the engine was
+		// down for all of it): every store request would be declined. A
+		// renewal would have extended it, so the new link runs a term
+		// from now, and the chunk and the files that autorenew it with
+		// it (below).
+		expires = now.Add(e.cfg.Expiry).Truncate(timeUnit)
+	}
+	off, err := e.choose(expires, sealedLen, holders, failed)
 	if err != nil {
 		return nil, "", err
 	}
-	now := e.cfg.Now()
 	l := &meta.Link{
 		ID:          meta.NewLinkID(),
 		Chunk:       c.ID,
@@ -248,14 +257,26 @@ func (e *Engine) newLink(ctx context.Context, c *meta.Chunk, holders, failed map
 		SegmentSize: e.cfg.SegmentSize,
 		SegmentHash: e.cfg.SegmentHash,
 		SealedLen:   sealedLen,
-		Expires:     c.Expires,
-		Price:       linkPrice(off.PricePerByteDay, sealedLen, c.Expires.Sub(now)).String(),
+		Expires:     expires,
+		Price:       linkPrice(off.PricePerByteDay, sealedLen, expires.Sub(now)).String(),
 		Rate:        rateOf(off),
 		Created:     now,
 		Updated:     now,
 	}
-	if err := e.store.Update(ctx, func(tx meta.Tx) error { return tx.PutLink(l) }); err != nil {
+	err = e.store.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.PutLink(l); err != nil {
+			return err
+		}
+		if expires.After(c.Expires) {
+			return extendTerm(tx, c.ID, expires)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, "", err
+	}
+	if expires.After(c.Expires) {
+		c.Expires = expires // for the caller's next link
 	}
 	return l, off.Peer, nil
 }
