@@ -196,6 +196,13 @@ func (e *memEngine) SetPolicy(ctx context.Context, id meta.ID, pol meta.Policy) 
 
 func (e *memEngine) DefaultPolicy() meta.Policy { return meta.DefaultPolicy(time.Now()) }
 
+// policy returns the policy the engine holds for file id.
+func (e *memEngine) policy(id meta.ID) meta.Policy {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pols[id]
+}
+
 func (e *memEngine) Cost(ctx context.Context, id meta.ID) (*big.Int, error) {
 	if _, err := e.data(id); err != nil {
 		return nil, err
@@ -438,9 +445,7 @@ func TestPutAfterTheNodesExpiry(t *testing.T) {
 	if dirty || m.File.IsZero() {
 		t.Fatalf("not put: dirty=%v %+v", dirty, m)
 	}
-	w.eng.mu.Lock()
-	pol := w.eng.pols[m.File]
-	w.eng.mu.Unlock()
+	pol := w.eng.policy(m.File)
 	if !pol.Expires.After(time.Now().Add(24*time.Hour)) || pol.Redundancy != 2 || pol.Autorenew {
 		t.Errorf("put with policy %+v, want redundancy 2, the default term, autorenew off", pol)
 	}
@@ -469,10 +474,7 @@ func TestPolicyOfAnEndedVersion(t *testing.T) {
 	if err := set("user.point.redundancy", "4"); err != nil {
 		t.Fatalf("redundancy of an ended version: %v", err)
 	}
-	w.eng.mu.Lock()
-	got := w.eng.pols[m.File]
-	w.eng.mu.Unlock()
-	if got != ended {
+	if got := w.eng.policy(m.File); got != ended {
 		t.Errorf("engine asked %+v for an ended version, want it left as %+v", got, ended)
 	}
 	if m, _, _ := n.state(); m.Policy.Redundancy != 4 {
@@ -481,10 +483,7 @@ func TestPolicyOfAnEndedVersion(t *testing.T) {
 	if err := set("user.point.expires", "+10d"); err != nil {
 		t.Fatal(err)
 	}
-	w.eng.mu.Lock()
-	got = w.eng.pols[m.File]
-	w.eng.mu.Unlock()
-	if got.Redundancy != 4 || !got.Expires.After(time.Now().Add(9*24*time.Hour)) || got.Autorenew {
+	if got := w.eng.policy(m.File); got.Redundancy != 4 || !got.Expires.After(time.Now().Add(9*24*time.Hour)) || got.Autorenew {
 		t.Errorf("after a new expiry the engine has %+v, want redundancy 4, 10 days, no autorenew", got)
 	}
 }
