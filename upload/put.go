@@ -32,23 +32,20 @@ func (e *Engine) DefaultPolicy() meta.Policy {
 	}
 }
 
-// checkPolicy validates pol for a put, filling in what it leaves unset. An
-// expiry that has passed would have every store request declined, and the
-// chunks would be retried for good while the file read "uploading": with
-// autorenew on, the file is kept for one more term from now, as a renewal
-// would have done; with it off, the put is refused. (A node's policy keeps
-// the absolute expiry set on it, or on its directory when it was made: a
-// file written after that date asks one that has passed.)
+// checkPolicy validates pol for a put or a policy change, filling in an
+// unset expiry with the default term. An expiry that has passed would have
+// every store request declined: with autorenew on, the file is kept for
+// one more term from now, as a renewal would have done (newLink does the
+// same for a chunk whose term ends before it is stored); with it off, the
+// call is refused.
 func (e *Engine) checkPolicy(pol *meta.Policy) error {
 	if pol.Redundancy < 1 {
 		return fmt.Errorf("%w: redundancy %d", meta.ErrInvalid, pol.Redundancy)
 	}
 	now := e.cfg.Now()
 	switch {
-	case pol.Expires.IsZero():
-		pol.Expires = now.Add(e.cfg.Expiry).Truncate(timeUnit)
 	case pol.Expires.After(now):
-	case pol.Autorenew:
+	case pol.Expires.IsZero() || pol.Autorenew:
 		pol.Expires = now.Add(e.cfg.Expiry).Truncate(timeUnit)
 	default:
 		return fmt.Errorf("%w: expiry %s has passed and autorenew is off", meta.ErrInvalid, pol.Expires.UTC().Format(time.RFC3339))
