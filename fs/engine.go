@@ -29,6 +29,9 @@ type Engine interface {
 	// Get writes all of file id to w, verified.
 	Get(ctx context.Context, id meta.ID, w io.Writer) error
 	Status(ctx context.Context, id meta.ID) (*FileStatus, error)
+	// Briefs returns the state of each file in ids, in order: what the
+	// status of a directory counts, for all its files at once.
+	Briefs(ctx context.Context, ids []meta.ID) ([]FileBrief, error)
 	ChunkStatus(ctx context.Context, id meta.ID, n int) (*ChunkStatus, error)
 	SetPolicy(ctx context.Context, id meta.ID, pol meta.Policy) error
 	DefaultPolicy() meta.Policy
@@ -42,6 +45,15 @@ type FileStatus struct {
 	File     *meta.File
 	Uploaded int
 	Total    int
+}
+
+// FileBrief is a file's state and how much of it is still to upload. Its
+// fields are those of upload.Brief, so one converts to the other.
+type FileBrief struct {
+	Known   bool // false: the engine has no such file
+	State   meta.FileState
+	Size    int64
+	Pending int // distinct chunks not durable yet
 }
 
 // ChunkStatus is one chunk of a file with its storage links. Its fields are

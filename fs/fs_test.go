@@ -172,6 +172,21 @@ func (e *memEngine) Status(ctx context.Context, id meta.ID) (*FileStatus, error)
 		State: meta.FileUploaded, Policy: pol}, Uploaded: n + 1, Total: n + 1}, nil
 }
 
+func (e *memEngine) Briefs(ctx context.Context, ids []meta.ID) ([]FileBrief, error) {
+	out := make([]FileBrief, len(ids))
+	for i, id := range ids {
+		st, err := e.Status(ctx, id)
+		if errors.Is(err, meta.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = FileBrief{Known: true, State: st.File.State, Size: st.File.Size, Pending: st.Total - st.Uploaded}
+	}
+	return out, nil
+}
+
 func (e *memEngine) ChunkStatus(ctx context.Context, id meta.ID, n int) (*ChunkStatus, error) {
 	st, err := e.Status(ctx, id)
 	if err != nil {

@@ -96,6 +96,21 @@ func (e fileEngine) Status(ctx context.Context, id meta.ID) (*fs.FileStatus, err
 		State: meta.FileUploaded, Policy: e.DefaultPolicy()}, Uploaded: 1, Total: 1}, nil
 }
 
+func (e fileEngine) Briefs(ctx context.Context, ids []meta.ID) ([]fs.FileBrief, error) {
+	out := make([]fs.FileBrief, len(ids))
+	for i, id := range ids {
+		st, err := e.Status(ctx, id)
+		if errors.Is(err, meta.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = fs.FileBrief{Known: true, State: st.File.State, Size: st.File.Size}
+	}
+	return out, nil
+}
+
 func (e fileEngine) ChunkStatus(ctx context.Context, id meta.ID, n int) (*fs.ChunkStatus, error) {
 	return nil, meta.ErrNotFound
 }

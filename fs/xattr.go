@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -276,7 +277,9 @@ func (a Aggregate) Pending() string {
 }
 
 // aggregate walks the subtree under dir in one read transaction, then asks
-// the engine for the state of every file put.
+// the engine for the state of every file put, all at once. A node in
+// memory is read there rather than from the store: it is as new, and the
+// store's record costs a lookup and a decoding per file.
 func (f *FS) aggregate(ctx context.Context, dir meta.Inode) (Aggregate, error) {
 	var a Aggregate
 	var put []meta.ID
@@ -288,31 +291,37 @@ func (f *FS) aggregate(ctx context.Context, dir meta.Inode) (Aggregate, error) {
 			d := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			err := tx.ReadDir(d, func(_ string, ino meta.Inode) error {
-				m, err := tx.Node(ino)
-				if errors.Is(err, meta.ErrNotFound) {
-					return nil
+				var mode os.FileMode
+				var spooled bool
+				var size int64
+				var file meta.ID
+				f.mu.Lock()
+				n := f.nodes[ino]
+				f.mu.Unlock()
+				if n != nil {
+					n.mu.Lock()
+					mode, size, file = n.m.Mode, n.m.Size, n.m.File
+					spooled = n.dirty || n.putting || n.m.File.IsZero()
+					n.mu.Unlock()
+				} else {
+					m, err := tx.Node(ino)
+					if errors.Is(err, meta.ErrNotFound) {
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					mode, size, file = m.Mode, m.Size, m.File
+					spooled = m.Spooled || m.File.IsZero()
 				}
-				if err != nil {
-					return err
-				}
-				if m.Mode.IsDir() {
+				if mode.IsDir() {
 					stack = append(stack, ino)
 					return nil
 				}
-				if !m.Mode.IsRegular() {
+				if !mode.IsRegular() {
 					return nil
 				}
 				a.Files++
-				spooled := m.Spooled || m.File.IsZero()
-				size, file := m.Size, m.File
-				f.mu.Lock()
-				if n := f.nodes[ino]; n != nil {
-					n.mu.Lock()
-					spooled = n.dirty || n.putting || n.m.File.IsZero()
-					size, file = n.m.Size, n.m.File
-					n.mu.Unlock()
-				}
-				f.mu.Unlock()
 				if spooled {
 					a.Created++
 					a.PendingChunks += int((size+cs-1)/cs) + 1
@@ -331,26 +340,25 @@ func (f *FS) aggregate(ctx context.Context, dir meta.Inode) (Aggregate, error) {
 	if err != nil {
 		return a, err
 	}
-	for _, id := range put {
-		st, err := f.eng.Status(ctx, id)
-		if errors.Is(err, meta.ErrNotFound) {
+	briefs, err := f.eng.Briefs(ctx, put)
+	if err != nil {
+		return a, err
+	}
+	for _, b := range briefs {
+		switch {
+		case !b.Known:
 			a.Failed++
 			continue
-		}
-		if err != nil {
-			return a, err
-		}
-		switch st.File.State {
-		case meta.FileUploaded:
+		case b.State == meta.FileUploaded:
 			a.Uploaded++
 			continue
-		case meta.FileFailed:
+		case b.State == meta.FileFailed:
 			a.Failed++
 		default:
 			a.Uploading++
 		}
-		a.PendingChunks += st.Total - st.Uploaded
-		a.PendingBytes += st.File.Size
+		a.PendingChunks += b.Pending
+		a.PendingBytes += b.Size
 	}
 	return a, nil
 }

@@ -187,7 +187,7 @@ func (c *Config) fill() error {
 // Engine uploads files to providers and reads them back.
 type Engine struct {
 	cfg   Config
-	store meta.Store
+	store meta.Store // cfg.Store in a watchStore (brief.go)
 	net   Network
 	log   *slog.Logger
 	cache *Cache
@@ -207,8 +207,9 @@ type Engine struct {
 	changed   chan struct{} // closed and replaced when a file changes state
 
 	reads      *readCache
-	linkWrites linkWrites // group commit of link states (persist.go)
-	hold       holdOff    // writers first (holdoff.go)
+	uploaded   *uploadedSet // files seen uploaded (brief.go)
+	linkWrites linkWrites   // group commit of link states (persist.go)
+	hold       holdOff      // writers first (holdoff.go)
 	// putMu is held shared by a put from caching a batch of chunks until
 	// it registered them, and exclusively by TrimCache while it decides on
 	// and drops one pack (trim.go).
@@ -240,9 +241,11 @@ func New(cfg Config) (*Engine, error) {
 		cache.limitPacks(cfg.CacheMax / 8)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	uploaded := newUploadedSet()
 	e := &Engine{
 		cfg:       cfg,
-		store:     cfg.Store,
+		store:     watchStore{Store: cfg.Store, uploaded: uploaded},
+		uploaded:  uploaded,
 		net:       cfg.Net,
 		log:       cfg.Logger,
 		cache:     cache,
@@ -373,7 +376,7 @@ func (e *Engine) changedChan() <-chan struct{} {
 const timeUnit = time.Second
 
 // Store is the engine's metadata store (the mount keeps its tree there too).
-func (e *Engine) Store() meta.Store { return e.store }
+func (e *Engine) Store() meta.Store { return e.cfg.Store }
 
 // MasterFromKey derives the client's master secret from its key, so that
 // the key file alone is enough to derive every link key again.

@@ -586,6 +586,18 @@ func (a engineAdapter) Status(ctx context.Context, id meta.ID) (*fs.FileStatus, 
 	return &fs.FileStatus{File: st.File, Uploaded: st.Uploaded, Total: st.Total}, nil
 }
 
+func (a engineAdapter) Briefs(ctx context.Context, ids []meta.ID) ([]fs.FileBrief, error) {
+	bs, err := a.e.Briefs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fs.FileBrief, len(bs))
+	for i, b := range bs {
+		out[i] = fs.FileBrief(b)
+	}
+	return out, nil
+}
+
 func (a engineAdapter) ChunkStatus(ctx context.Context, id meta.ID, n int) (*fs.ChunkStatus, error) {
 	cs, err := a.e.ChunkStatus(ctx, id, n)
 	if err != nil {
