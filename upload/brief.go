@@ -17,46 +17,58 @@ type Brief struct {
 	Pending int // distinct chunks not durable yet
 }
 
-// maxUploadedSet bounds the files uploadedSet remembers (about 50 bytes
+// maxKnownBriefs bounds the files briefCache remembers (some 100 bytes
 // each): past it, the rest are read from the store each time.
-const maxUploadedSet = 1 << 20
+const maxKnownBriefs = 1 << 18
 
-// uploadedSet remembers files seen uploaded, with their sizes, so that the
-// status of a directory does not read every file record below it again:
-// polling the status of a tree of 11,478 files while it uploaded took a
-// sixth of the daemon's CPU, half of it reading file records. A file leaves
-// the set when a transaction writes or deletes its record (watchStore), and
-// gen counts those departures: a reader that saw a file uploaded adds it
-// only if none happened since it began reading, so a record read just
-// before a change cannot come back after it.
-type uploadedSet struct {
-	mu    sync.Mutex
-	gen   uint64
-	files map[meta.ID]int64
+// maxForgot bounds briefCache.forgot; past it, the reads under way are
+// refused whole instead.
+const maxForgot = 1 << 14
+
+// briefCache remembers the Brief of files read, so that the status of a
+// directory does not read every file record below it again: polling the
+// status of a tree of 11,478 files while it uploaded took a sixth of the
+// daemon's CPU, half of it reading file records. A file is forgotten when
+// a transaction writes or deletes its record (watchStore). A read that
+// began before a file was forgotten may have seen the record before the
+// change, so what it read of that file is not remembered: gen numbers the
+// forgets, forgot holds the last one of each file, and a read remembers
+// only files not forgotten since the gen it began at.
+type briefCache struct {
+	mu     sync.Mutex
+	gen    uint64
+	floor  uint64 // reads that began before it are not remembered at all
+	forgot map[meta.ID]uint64
+	files  map[meta.ID]Brief
 }
 
-func newUploadedSet() *uploadedSet {
-	return &uploadedSet{files: make(map[meta.ID]int64)}
+func newBriefCache() *briefCache {
+	return &briefCache{forgot: make(map[meta.ID]uint64), files: make(map[meta.ID]Brief)}
 }
 
 // forget drops ids, whose records a committed transaction changed.
-func (s *uploadedSet) forget(ids []meta.ID) {
+func (s *briefCache) forget(ids []meta.ID) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	if len(s.forgot)+len(ids) > maxForgot {
+		clear(s.forgot)
+		s.floor = s.gen
+	}
 	for _, id := range ids {
 		delete(s.files, id)
+		s.forgot[id] = s.gen
 	}
-	s.gen++
-	s.mu.Unlock()
 }
 
-// lookup fills out for the files of ids known uploaded and returns the
-// indexes of the others, with the generation to remember them under.
-func (s *uploadedSet) lookup(ids []meta.ID, out []Brief) (miss []int, gen uint64) {
+// lookup fills out for the files of ids it knows and returns the indexes
+// of the others, with the generation to remember them under.
+func (s *briefCache) lookup(ids []meta.ID, out []Brief) (miss []int, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, id := range ids {
-		if size, ok := s.files[id]; ok {
-			out[i] = Brief{Known: true, State: meta.FileUploaded, Size: size}
+		if b, ok := s.files[id]; ok {
+			out[i] = b
 		} else {
 			miss = append(miss, i)
 		}
@@ -64,33 +76,36 @@ func (s *uploadedSet) lookup(ids []meta.ID, out []Brief) (miss []int, gen uint64
 	return miss, s.gen
 }
 
-// remember adds the files of ids at indexes done, read as uploaded after
-// lookup returned gen, unless a record changed since.
-func (s *uploadedSet) remember(gen uint64, ids []meta.ID, done []int, out []Brief) {
+// remember keeps what out holds for the files of ids at indexes read, read
+// after lookup returned gen, but not for a file forgotten since.
+func (s *briefCache) remember(gen uint64, ids []meta.ID, read []int, out []Brief) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gen != gen {
+	if gen < s.floor {
 		return
 	}
-	for _, i := range done {
-		if len(s.files) >= maxUploadedSet {
+	for _, i := range read {
+		if len(s.files) >= maxKnownBriefs {
 			return
 		}
-		s.files[ids[i]] = out[i].Size
+		if s.forgot[ids[i]] > gen {
+			continue
+		}
+		s.files[ids[i]] = out[i]
 	}
 }
 
 // Briefs returns the Brief of each file in ids, in order, from one read of
-// the store for the files not known to be uploaded already.
+// the store for the files not in the cache.
 func (e *Engine) Briefs(ctx context.Context, ids []meta.ID) ([]Brief, error) {
 	out := make([]Brief, len(ids))
-	miss, gen := e.uploaded.lookup(ids, out)
+	miss, gen := e.briefs.lookup(ids, out)
 	if len(miss) == 0 {
 		return out, nil
 	}
-	var done []int
+	var read []int
 	err := e.store.View(ctx, func(tx meta.Tx) error {
-		done = done[:0]
+		read = read[:0]
 		for _, i := range miss {
 			f, err := tx.File(ids[i])
 			if errors.Is(err, meta.ErrNotFound) {
@@ -101,26 +116,24 @@ func (e *Engine) Briefs(ctx context.Context, ids []meta.ID) ([]Brief, error) {
 				return err
 			}
 			out[i] = Brief{Known: true, State: f.State, Size: f.Size, Pending: f.Pending}
-			if f.State == meta.FileUploaded {
-				done = append(done, i)
-			}
+			read = append(read, i)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.uploaded.remember(gen, ids, done, out)
+	e.briefs.remember(gen, ids, read, out)
 	return out, nil
 }
 
 // watchStore is the store as the engine uses it: every call goes through,
 // and after each read-write transaction the files it wrote or deleted
-// leave the uploaded set. The engine is the only writer of file records;
+// leave the brief cache. The engine is the only writer of file records;
 // the mount's tree, written through the plain store, holds none.
 type watchStore struct {
 	meta.Store
-	uploaded *uploadedSet
+	briefs *briefCache
 }
 
 func (s watchStore) Update(ctx context.Context, fn func(meta.Tx) error) error {
@@ -132,7 +145,7 @@ func (s watchStore) Update(ctx context.Context, fn func(meta.Tx) error) error {
 	// Even after an error: a failed commit may still have landed, and
 	// forgetting a file only costs one more read of its record.
 	if w != nil && len(w.files) > 0 {
-		s.uploaded.forget(w.files)
+		s.briefs.forget(w.files)
 	}
 	return err
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/pointfs/pointfs/upload"
 )
 
-// A directory's status reads its files through Briefs, which remembers the
-// files it saw uploaded: a change to one (a raised redundancy, its
-// release) must show at once, not what was remembered.
+// A directory's status reads its files through Briefs, which remembers
+// what it read: a change to a file (a raised redundancy, its release) must
+// show at once, not what was remembered.
 func TestBriefsFollowChanges(t *testing.T) {
 	servers := startProviders(t, healthy(3)...)
 	c := openClient(t, t.TempDir(), servers, nil)

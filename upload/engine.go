@@ -207,9 +207,9 @@ type Engine struct {
 	changed   chan struct{} // closed and replaced when a file changes state
 
 	reads      *readCache
-	uploaded   *uploadedSet // files seen uploaded (brief.go)
-	linkWrites linkWrites   // group commit of link states (persist.go)
-	hold       holdOff      // writers first (holdoff.go)
+	briefs     *briefCache // the state of files read (brief.go)
+	linkWrites linkWrites  // group commit of link states (persist.go)
+	hold       holdOff     // writers first (holdoff.go)
 	// putMu is held shared by a put from caching a batch of chunks until
 	// it registered them, and exclusively by TrimCache while it decides on
 	// and drops one pack (trim.go).
@@ -241,11 +241,11 @@ func New(cfg Config) (*Engine, error) {
 		cache.limitPacks(cfg.CacheMax / 8)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	uploaded := newUploadedSet()
+	briefs := newBriefCache()
 	e := &Engine{
 		cfg:       cfg,
-		store:     watchStore{Store: cfg.Store, uploaded: uploaded},
-		uploaded:  uploaded,
+		store:     watchStore{Store: cfg.Store, briefs: briefs},
+		briefs:    briefs,
 		net:       cfg.Net,
 		log:       cfg.Logger,
 		cache:     cache,
