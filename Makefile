@@ -19,12 +19,13 @@ run: build
 	@echo "mounted on $(MNT): cp files in, getfattr -d -m point FILE, then bin/pointfs unmount $(MNT)"
 
 # The whole suite, as CI runs it. Readers share reference-counted chunk
-# buffers (upload/read.go): the tests of that sharing run under the race
-# detector too.
+# buffers (upload/read.go), and directory status reads a cache that every
+# transaction updates (upload/brief.go): the tests of those run under the
+# race detector too.
 test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
-	$(GO) test -count=1 -race -run 'TestConcurrentReadsShareBuffers|TestFlight|TestReadCache' ./upload
+	$(GO) test -count=1 -race -run 'TestConcurrentReadsShareBuffers|TestFlight|TestReadCache|TestBrief' ./upload
 
 # Benchmarks: Go benchmarks of the hot paths, then the end-to-end scripts
 # that compare pointfs with the native disk in the same run.
