@@ -26,7 +26,7 @@
 #                 disk and the rclone mount) and until they are uploaded;
 #                 `tar x` of a source tree (TREE, default Go's src/; also to
 #                 the native disk and the rclone mount), until it is
-#                 uploaded, and its `rm -rf`;
+#                 uploaded, its user.point.pending then, and its `rm -rf`;
 #                 and the tick's cost with 100,000 chunks stored ÷ with none
 #                 (BenchmarkTick in upload/tick_bench_test.go; measured once
 #                 badger's compactions after loading them are done, and
@@ -412,6 +412,8 @@ if ! skip tree && [ -d "$TREE" ]; then
     [ "$st" = uploaded ] || { log "upload of the tree failed or timed out ($st)"; exit 1; }
     R[tree_m_durable]=$(calc "$(now) - $t0")
     $hwm_reset && R[tree_rss]=$(awk '/VmHWM/ { print $2 / 1024 }' "/proc/$mpid/status")
+    # What a user polling the tree's status waits for each time.
+    R[tree_status]=$(secs sh -c "getfattr --absolute-names --only-values -n user.point.pending '$mnt/tree' > /dev/null")
     R[tree_rm_m]=$(secs rm -rf "$mnt/tree")
     wait_for 300 "pointfs to settle" quiet $(pgrep -f "$net") || true
   fi
@@ -524,6 +526,7 @@ row "tar x of a source tree (${R[tree_files]:-?} files, $(fmt "${R[tree_mb]:-}" 
 row "" "" "$(fmt "${R[tree_rc]:-}" 1)" "rclone" "$(fmt "$(ratio "${R[tree_rc]:-}" "${R[tree_m]:-}")" 2)" "" ""
 row "  until all of them are uploaded at r=3, s" "$(fmt "${R[tree_m_durable]:-}" 1)" "" "" "" "" ""
 row "  daemon peak RSS meanwhile, MiB" "$(fmt "${R[tree_rss]:-}")" "" "" "" "" ""
+row "  its pending (getfattr) once uploaded, s" "$(fmt "${R[tree_status]:-}" 3)" "" "" "" "" ""
 row "  rm -rf of it once uploaded, s" "$(fmt "${R[tree_rm_m]:-}" 2)" "$(fmt "${R[tree_rm_nat]:-}" 2)" "native" "$(fmt "$(ratio "${R[tree_rm_nat]:-}" "${R[tree_rm_m]:-}")" 2)" "" ""
 row "" "" "$(fmt "${R[tree_rm_rc]:-}" 2)" "rclone" "$(fmt "$(ratio "${R[tree_rm_rc]:-}" "${R[tree_rm_m]:-}")" 2)" "" ""
 row "time to durable, ${SMALL_MB} MiB r=3, s" "$(fmt "${R[durable]:-}" 2)" "$(fmt "${R[nat_x4]:-}" 2)" "dd x4" "" "" ""
