@@ -927,6 +927,8 @@ func TestSpoolReusesRemovedFiles(t *testing.T) {
 	}
 
 	// Many removals: only maxSpoolFree are kept.
+	defer func(n int) { maxSpoolFree = n }(maxSpoolFree)
+	maxSpoolFree = 64
 	for i := range maxSpoolFree + 10 {
 		f, err := s.create(meta.Inode(100 + i))
 		if err != nil {
