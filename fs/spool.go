@@ -45,7 +45,7 @@ const (
 // soon after many were deleted scans the deleted inodes, 300-600 µs per
 // create for every process on that filesystem (perf: recently_deleted in
 // __ext4_new_inode). With 1024 kept, a second `touch` of 10,000 files
-// right after a first took 6.7-7.0 s; with all of them kept, 2.3-2.6 s.
+// right after a first took 6.5-7.0 s; with 16,384, 2.3-3.3 s.
 // A variable so that a test can lower it.
 var maxSpoolFree = 16384
 
