@@ -245,10 +245,14 @@ for round in $(seq "$ROUNDS"); do
   rm -rf "$net/cache"
   daemon_start
   drop_caches
+  # To /dev/null, as the native read: `get` fails unless it wrote every
+  # byte of the file (the daemon sends its length, the CLI checks it). A
+  # pipe to `wc -c` cost the two cores 15% of this read (get | wc against
+  # get > /dev/null, alternated on one devnet: 373-414 against 445-479
+  # MB/s), work the native read does not do.
   t0=$(now)
-  got=$(timeout 1800 "$BIN" get --data "$net" "$id" - | wc -c)
+  timeout 1800 "$BIN" get --data "$net" "$id" - > /dev/null || { log "cold read failed"; exit 1; }
   t1=$(now)
-  [ "$got" -eq $(( SMALL_MB << 20 )) ] || { log "cold read returned $got bytes"; exit 1; }
   CR_PF+=("$(calc "$t1 - $t0")")
 done
 daemon_stop

@@ -144,8 +144,15 @@ func startAPI(n *node) (*apiServer, error) {
 		// that fails verification is seen as short by the reader.
 		w.Header().Set("Content-Length", strconv.FormatInt(st.File.Size, 10))
 		w.Header().Set("Content-Type", "application/octet-stream")
-		if err := e.Get(r.Context(), id, w); err != nil {
+		sw := &sentWriter{w: w}
+		if err := e.Get(r.Context(), id, sw); err != nil {
 			n.Log.Warn("get", "id", id, "err", err)
+			if !sw.sent {
+				// Nothing went out yet: the reader gets the reason.
+				w.Header().Del("Content-Length")
+				httpError(w, err)
+				return
+			}
 			panic(http.ErrAbortHandler) // abort the response: never a silent short file
 		}
 	})
@@ -191,6 +198,18 @@ func httpError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(apiErr{Error: err.Error(), Kind: kind})
+}
+
+// sentWriter notes whether anything was written through it: until then a
+// failed get can still answer with an error reply.
+type sentWriter struct {
+	w    io.Writer
+	sent bool
+}
+
+func (s *sentWriter) Write(p []byte) (int, error) {
+	s.sent = s.sent || len(p) > 0
+	return s.w.Write(p)
 }
 
 // apiClient talks to the daemon of a data dir.
@@ -296,7 +315,7 @@ func (c *apiClient) get(ctx context.Context, id meta.ID, w io.Writer) error {
 	// body), 8,000 reads and writes for 256 MiB.
 	n, err := io.CopyBuffer(struct{ io.Writer }{w}, resp.Body, make([]byte, 1<<20))
 	if err != nil {
-		return fmt.Errorf("transfer cut short after %d bytes: %w", n, err)
+		return fmt.Errorf("transfer cut short after %d bytes (the daemon's log says why): %w", n, err)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return fmt.Errorf("transfer cut short: %d of %d bytes", n, resp.ContentLength)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -221,6 +222,87 @@ func TestDevnetPutGetStatusLs(t *testing.T) {
 	mustRun(t, "get", "--data", data, id, out)
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, content) {
 		t.Fatal("get through the daemon wrote other bytes")
+	}
+}
+
+// A get to stdout cannot rename a whole file into place, so a failed one
+// must say so, and what it wrote must be the file's start, never a short
+// file that looks whole: bench/compare.sh reads to /dev/null and counts on
+// it. A chunk that cannot be read before anything went out gives the
+// reason; a transfer that breaks off later exits non-zero, cut short.
+func TestGetToStdoutFailsWhenCutShort(t *testing.T) {
+	data, nf := startDevnet(t, 5)
+	inB, _ := writeRandom(t, 1<<20)
+	idB := strings.TrimSpace(mustRun(t, "put", "--data", data, "--redundancy", "1", "--wait", inB))
+	inA, contentA := writeRandom(t, 16<<20)
+	idA := strings.TrimSpace(mustRun(t, "put", "--data", data, "--redundancy", "2", "--wait", inA))
+	// Without the chunk cache the puts filled, chunks come from providers.
+	if err := os.RemoveAll(filepath.Join(data, "cache")); err != nil {
+		t.Fatal(err)
+	}
+	background(t, "daemon.log", "daemon", "--data", data)
+	waitFile(t, socketPath(data), 30*time.Second)
+	kill := func(peerID string) {
+		t.Helper()
+		for _, p := range nf.Providers {
+			if p.PeerID == peerID {
+				if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+
+	// B's first chunk is lost (its only provider is gone): nothing is
+	// written and the error names the cause.
+	var holder string
+	for _, cs := range statusJSON(t, data, idB).Chunks {
+		for _, l := range cs.Links {
+			if cs.Index == 0 && l.State == meta.LinkSigned {
+				holder = l.Provider
+			}
+		}
+	}
+	if holder == "" {
+		t.Fatal("B's first chunk has no signed link")
+	}
+	kill(holder)
+	r := run(t, "get", "--data", data, idB, "-")
+	if r.code == 0 || r.stdout != "" || !strings.Contains(r.stderr, "no provider could serve") {
+		t.Errorf("get of a file whose first chunk is lost: exit %d, %d bytes out, stderr %q", r.code, len(r.stdout), r.stderr)
+	}
+
+	// A (two links per chunk) reads despite that; its providers all die
+	// once the first bytes are out. The reader stalls the transfer until
+	// then: the daemon fetches only a few chunks ahead of what was taken.
+	cmd := exec.Command(binary(t), "get", "--data", data, idA, "-")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 64<<10)
+	if _, err := io.ReadFull(out, head); err != nil {
+		t.Fatalf("first bytes of A: %v (stderr %q)", err, stderr.String())
+	}
+	for _, p := range nf.Providers {
+		kill(p.PeerID)
+	}
+	rest, _ := io.ReadAll(out)
+	got := append(head, rest...)
+	err = cmd.Wait()
+	if err == nil {
+		t.Fatalf("get exited 0 after writing %d of %d bytes", len(got), len(contentA))
+	}
+	if !strings.Contains(stderr.String(), "cut short") {
+		t.Errorf("stderr %q does not say the transfer was cut short", stderr.String())
+	}
+	if len(got) >= len(contentA) || !bytes.HasPrefix(contentA, got) {
+		t.Errorf("stdout: %d of %d bytes, a prefix of the file: %v", len(got), len(contentA), bytes.HasPrefix(contentA, got))
 	}
 }
 
