@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -242,14 +243,10 @@ func TestGetToStdoutFailsWhenCutShort(t *testing.T) {
 	}
 	background(t, "daemon.log", "daemon", "--data", data)
 	waitFile(t, socketPath(data), 30*time.Second)
-	kill := func(peerID string) {
+	kill := func(p networkProvider) {
 		t.Helper()
-		for _, p := range nf.Providers {
-			if p.PeerID == peerID {
-				if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-					t.Fatal(err)
-				}
-			}
+		if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Fatal(err)
 		}
 	}
 
@@ -263,10 +260,11 @@ func TestGetToStdoutFailsWhenCutShort(t *testing.T) {
 			}
 		}
 	}
-	if holder == "" {
-		t.Fatal("B's first chunk has no signed link")
+	i := slices.IndexFunc(nf.Providers, func(p networkProvider) bool { return p.PeerID == holder })
+	if i < 0 {
+		t.Fatalf("B's first chunk has no signed link at a devnet provider (%q)", holder)
 	}
-	kill(holder)
+	kill(nf.Providers[i])
 	r := run(t, "get", "--data", data, idB, "-")
 	if r.code == 0 || r.stdout != "" || !strings.Contains(r.stderr, "no provider could serve") {
 		t.Errorf("get of a file whose first chunk is lost: exit %d, %d bytes out, stderr %q", r.code, len(r.stdout), r.stderr)
@@ -290,7 +288,7 @@ func TestGetToStdoutFailsWhenCutShort(t *testing.T) {
 		t.Fatalf("first bytes of A: %v (stderr %q)", err, stderr.String())
 	}
 	for _, p := range nf.Providers {
-		kill(p.PeerID)
+		kill(p)
 	}
 	rest, _ := io.ReadAll(out)
 	got := append(head, rest...)
