@@ -108,6 +108,9 @@
 // (the kernel checks modes), FSName and subtype "pointfs". FUSE interrupts
 // are ignored (answering EINTR to an open that would have finished in
 // microseconds breaks callers; the Go runtime's own signals cause them).
+// Run as root, Mount raises the mount's share of the kernel's dirty-page
+// limit from FUSE's 1% to half (/sys/class/bdi/MAJ:MIN/max_ratio), so that
+// large writes do not stall every 48 MB (bdi.go).
 //
 // # Use
 //

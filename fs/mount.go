@@ -13,7 +13,8 @@ import (
 // shared/notes/fuse-with-bazil.md): read-ahead (sequential reads), the
 // writeback cache (fast small writes; the kernel owns size and mtime),
 // HandleKillPriv (no GETXATTR security.capability per write; we clear
-// suid/sgid ourselves), async reads, and kernel permission checks.
+// suid/sgid ourselves), async reads, and kernel permission checks. Mount
+// also raises the mount's share of the dirty-page limit (bdi.go).
 func MountOptions() []fuse.MountOption {
 	return []fuse.MountOption{
 		fuse.FSName("pointfs"),
@@ -48,6 +49,7 @@ func Mount(dir string, f *FS, extra ...fuse.MountOption) (*Mounted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
+	raiseDirtyLimit(context.Background(), f.log, dir)
 	cfg := &fusefs.Config{
 		// Ignore FUSE_INTERRUPT: the kernel sends one whenever the calling
 		// thread gets any signal (the Go runtime preempts with SIGURG), and
