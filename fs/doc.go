@@ -110,7 +110,8 @@
 // microseconds breaks callers; the Go runtime's own signals cause them).
 // Run as root, Mount raises the mount's share of the kernel's dirty-page
 // limit from FUSE's 1% to half (/sys/class/bdi/MAJ:MIN/max_ratio), so that
-// large writes do not stall every 48 MB (bdi.go).
+// large writes do not stall each time it holds 1% of that limit (48 MB on
+// a 24 GB machine; bdi.go).
 //
 // # Use
 //
